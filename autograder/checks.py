@@ -1,0 +1,132 @@
+"""Assertions for graders whose failure messages a student can act on.
+
+Each check says what was expected, what came, and, where a grader knows the usual mistake behind a wrong
+answer, what it suggests. Values are compared with ``torch.testing.assert_close`` tolerances by default
+(float32: rtol 1.3e-6, atol 1e-5), widened only where a grader says so.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import pytest
+import torch
+
+from autograder.wire import tensor_info
+
+
+class Mismatch(AssertionError):
+    """A student's answer is wrong; the message is the feedback."""
+
+
+def points(value: float) -> pytest.MarkDecorator:
+    """How many points a grader test is worth."""
+    return pytest.mark.points(value)
+
+
+def part(name: str) -> pytest.MarkDecorator:
+    """Which part of the notebook (its nbgrader ``grade_id``) a grader test belongs to."""
+    return pytest.mark.part(name)
+
+
+def fail(message: str) -> None:
+    raise Mismatch(message)
+
+
+def expect_tensor(
+    value: Any,
+    what: str,
+    shape: tuple[int, ...] | None = None,
+    dtype: torch.dtype | None = None,
+    shape_hints: Mapping[tuple[int, ...], str] | None = None,
+) -> torch.Tensor:
+    """``value`` is a tensor, of ``shape`` and ``dtype`` if given; returns it for further checks."""
+    if value is None:
+        fail(f"{what} returned None, expected a tensor: does the function `return` its result (not print it)?")
+    if not isinstance(value, torch.Tensor):
+        fail(f"{what} returned a {_type_name(value)}, expected a torch.Tensor")
+    if shape is not None and tuple(value.shape) != tuple(shape):
+        hint = (shape_hints or {}).get(tuple(value.shape))
+        if hint is None and sorted(value.shape) == sorted(shape) and value.dim() >= 2:
+            hint = "are two dimensions swapped (a transpose, or the wrong order in view/reshape)?"
+        fail(f"{what}: expected shape {tuple(shape)}, got {tuple(value.shape)}" + (f": {hint}" if hint else ""))
+    if dtype is not None and value.dtype != dtype:
+        fail(f"{what}: expected dtype {_dtype(dtype)}, got {_dtype(value.dtype)}")
+    return value
+
+
+def expect_close(
+    actual: torch.Tensor,
+    expected: torch.Tensor,
+    what: str,
+    rtol: float | None = None,
+    atol: float | None = None,
+    hints: Mapping[str, torch.Tensor] | None = None,
+) -> None:
+    """Values agree within tolerance; on failure, name the largest difference and any matching known mistake."""
+    expect_tensor(actual, what, shape=tuple(expected.shape))
+    got = actual.detach().to("cpu", torch.float64) if actual.is_floating_point() else actual.to("cpu")
+    want = expected.detach().to("cpu", got.dtype)
+    try:
+        torch.testing.assert_close(got, want, rtol=rtol, atol=atol, check_dtype=False, equal_nan=False)
+        return
+    except AssertionError:
+        pass
+    message = f"{what}: values differ from the expected ones"
+    if got.numel() and got.is_floating_point():
+        diff = (got - want).abs().nan_to_num(nan=float("inf"))
+        index = tuple(int(i) for i in torch.unravel_index(diff.argmax(), diff.shape))
+        message += f" (largest difference {diff.max().item():.4g} at index {index}: got "
+        message += f"{got[index].item():.6g}, expected {want[index].item():.6g})"
+    hint = diagnose(got, hints or {})
+    fail(message + (f": {hint}" if hint else ""))
+
+
+def diagnose(actual: torch.Tensor, hints: Mapping[str, torch.Tensor]) -> str | None:
+    """The first hint whose tell-tale wrong answer matches ``actual``."""
+    for hint, wrong in hints.items():
+        if tuple(wrong.shape) == tuple(actual.shape) and torch.allclose(
+            actual.to(torch.float64), wrong.to(torch.float64), rtol=1e-4, atol=1e-5
+        ):
+            return hint
+    return None
+
+
+def expect_equal(actual: Any, expected: Any, what: str, hint: str | None = None) -> None:
+    """Plain Python values (ints, tuples, strings) are equal."""
+    if actual is None and expected is not None:
+        fail(f"{what} returned None, expected {expected!r}: does the function `return` its result (not print it)?")
+    if isinstance(actual, torch.Tensor) and actual.numel() == 1 and not isinstance(expected, torch.Tensor):
+        actual = actual.item()
+    if type(expected) is tuple and isinstance(actual, list):
+        actual = tuple(actual)
+    if actual != expected:
+        fail(f"{what}: expected {expected!r}, got {actual!r}" + (f": {hint}" if hint else ""))
+
+
+def expect_float(actual: Any, expected: float, what: str, tol: float = 1e-4, hint: str | None = None) -> None:
+    """A number within ``tol`` (absolute) of ``expected``."""
+    if isinstance(actual, torch.Tensor) and actual.numel() == 1:
+        actual = actual.item()
+    if actual is None:
+        fail(f"{what} returned None, expected a number: does the function `return` its result (not print it)?")
+    if isinstance(actual, bool) or not isinstance(actual, (int, float)):
+        fail(f"{what} returned a {_type_name(actual)}, expected a number")
+    if not abs(actual - expected) <= tol:
+        fail(f"{what}: expected about {expected:.6g}, got {actual:.6g}" + (f": {hint}" if hint else ""))
+
+
+def student_device(value: torch.Tensor) -> str:
+    """The device a tensor was on in the student's process."""
+    info = tensor_info(value)
+    return info.device if info else str(value.device)
+
+
+def _dtype(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def _type_name(value: Any) -> str:
+    from autograder.student import Remote
+
+    return (value.type_name or "object") if isinstance(value, Remote) else type(value).__name__

@@ -1,0 +1,109 @@
+"""``dlgrade``: grade notebooks from the command line.
+
+Exit status: 0 whenever grading completed, whatever the score; 2 with a one-line reason when a notebook
+could not be graded at all (missing file, not a notebook, unknown week); 3 if a grader itself is broken.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from autograder import report as formats
+from autograder.grade import grade_notebook, resolve_device
+from autograder.notebook import NotebookError
+from autograder.weeks import WEEKS, UnknownWeek
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (NotebookError, UnknownWeek, ValueError) as exc:
+        print(f"dlgrade: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("dlgrade: interrupted", file=sys.stderr)
+        return 130
+
+
+def _grade(args: argparse.Namespace) -> int:
+    overrides = {
+        "call_seconds": args.call_seconds,
+        "total_seconds": args.total_seconds,
+        "memory_mb": args.memory_mb,
+    }
+    result = grade_notebook(args.notebook, week=args.week, device=args.device, overrides=overrides)
+    sys.stdout.write(formats.FORMATS[args.format](result))
+    for option, render in (("json", formats.to_json), ("markdown", formats.to_markdown), ("junit", formats.to_junit)):
+        target = getattr(args, f"{option}_file")
+        if target is not None:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(render(result), encoding="utf-8")
+    broken = [test.name for test in result.tests if test.grader_error]
+    if broken:
+        print(f"dlgrade: warning: grader error in {', '.join(broken)}", file=sys.stderr)
+        return 3
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    """Grade every week's reference solution and its unmodified stub, and print the scores."""
+    device = resolve_device(args.device)
+    rows = []
+    for week in WEEKS.values():
+        for kind, path in (("solution", week.solution), ("stub", week.stub)):
+            result = grade_notebook(path, week=week.name, device=device)
+            rows.append((week.name, kind, result.score, result.max_score, result.seconds))
+            print(f"{week.name:<20} {kind:<9} {result.score:>6g} / {result.max_score:<6g} {result.seconds:6.1f} s")
+    broken = [row for row in rows if row[1] == "solution" and row[2] != row[3] or row[1] == "stub" and row[2] != 0]
+    if broken:
+        print("dlgrade: error: a solution lost points or a stub earned some: see above", file=sys.stderr)
+        return 1
+    print(f"all {len(WEEKS)} week(s): solutions score full marks, stubs score 0 (device: {device})")
+    return 0
+
+
+def _weeks(args: argparse.Namespace) -> int:
+    for week in WEEKS.values():
+        print(f"{week.name:<20} {week.title}")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dlgrade", description="Grade PyTorch notebooks with hidden graders.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    grade = commands.add_parser("grade", help="grade one notebook and print its report")
+    grade.add_argument("notebook", type=Path, help="the submitted .ipynb file")
+    grade.add_argument("--week", choices=list(WEEKS), help="the week to grade against (default: from the notebook)")
+    grade.add_argument(
+        "--format", choices=list(formats.FORMATS), default="table", help="what to print (default: table)"
+    )
+    grade.add_argument("--json-file", type=Path, help="also write Gradescope's results.json here")
+    grade.add_argument("--markdown-file", type=Path, help="also write the Markdown summary here")
+    grade.add_argument("--junit-file", type=Path, help="also write JUnit XML here")
+    _device_option(grade)
+    grade.add_argument("--call-seconds", type=float, help="time limit per question (default: the week's)")
+    grade.add_argument("--total-seconds", type=float, help="time limit per notebook (default: the week's)")
+    grade.add_argument("--memory-mb", type=int, help="memory limit of the student's process (default: the week's)")
+    grade.set_defaults(run=_grade)
+
+    demo = commands.add_parser("demo", help="grade every reference solution and stub, print the scores")
+    _device_option(demo)
+    demo.set_defaults(run=_demo)
+
+    weeks = commands.add_parser("weeks", help="list the weeks this course grades")
+    weeks.set_defaults(run=_weeks)
+    return parser
+
+
+def _device_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--device", choices=["auto", "cpu", "cuda"], default="auto", help="where student code runs (default: auto)"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

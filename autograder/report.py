@@ -1,0 +1,156 @@
+"""Grading results and the formats they are written in.
+
+Gradescope's ``results.json`` is the canonical form (score, max_score, tests with name, score, max_score,
+output, status); Markdown (a GitHub job summary), JUnit XML (CI test views) and a terminal table are
+rendered from the same ``GradeReport``. The parent process writes all of them, never the student's.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+
+
+@dataclass
+class TestResult:
+    """One hidden grader test: what it is worth and what the student got."""
+
+    name: str
+    part: str
+    max_score: float
+    score: float
+    output: str = ""
+    grader_error: bool = False
+
+    @property
+    def status(self) -> str:
+        return "passed" if self.score >= self.max_score else "failed"
+
+
+@dataclass
+class GradeReport:
+    """The whole verdict for one notebook."""
+
+    notebook: str
+    week: str
+    tests: list[TestResult] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    printed: str = ""
+    seconds: float = 0.0
+
+    @property
+    def score(self) -> float:
+        return round(sum(test.score for test in self.tests), 6)
+
+    @property
+    def max_score(self) -> float:
+        return round(sum(test.max_score for test in self.tests), 6)
+
+    def by_part(self) -> dict[str, tuple[float, float]]:
+        """Score and maximum per notebook part, in the order the parts were graded."""
+        parts: dict[str, tuple[float, float]] = {}
+        for test in self.tests:
+            score, maximum = parts.get(test.part, (0.0, 0.0))
+            parts[test.part] = (score + test.score, maximum + test.max_score)
+        return parts
+
+
+def to_gradescope(report: GradeReport) -> dict:
+    """Gradescope's results.json schema, plus ``week`` and ``notebook`` in ``extra_data``."""
+    output = "\n".join(report.notes)
+    return {
+        "score": _number(report.score),
+        "max_score": _number(report.max_score),
+        "execution_time": round(report.seconds, 2),
+        "output": output,
+        "tests": [
+            {
+                "name": test.name,
+                "number": str(number),
+                "score": _number(test.score),
+                "max_score": _number(test.max_score),
+                "status": test.status,
+                "output": test.output,
+                "tags": [test.part],
+                "visibility": "visible",
+            }
+            for number, test in enumerate(report.tests, start=1)
+        ],
+        "extra_data": {"week": report.week, "notebook": report.notebook},
+    }
+
+
+def to_json(report: GradeReport) -> str:
+    return json.dumps(to_gradescope(report), indent=2) + "\n"
+
+
+def to_markdown(report: GradeReport) -> str:
+    """A job-summary table: one row per test, failures with their feedback."""
+    lines = [
+        f"## {report.week}: {_number(report.score)} / {_number(report.max_score)}",
+        "",
+        f"`{report.notebook}`",
+        "",
+        "| | part | test | points | feedback |",
+        "|---|---|---|---|---|",
+    ]
+    for test in report.tests:
+        mark = "✅" if test.status == "passed" else "❌"
+        feedback = _md_cell(test.output) if test.status == "failed" else ""
+        lines.append(
+            f"| {mark} | {test.part} | {_md_cell(test.name)} | "
+            f"{_number(test.score)}/{_number(test.max_score)} | {feedback} |"
+        )
+    if report.notes:
+        lines += ["", "**Notes**", ""] + [f"- {_md_cell(note)}" for note in report.notes]
+    return "\n".join(lines) + "\n"
+
+
+def to_junit(report: GradeReport) -> str:
+    """JUnit XML: a test case per grader test; failed ones carry their feedback."""
+    failures = sum(test.status == "failed" for test in report.tests)
+    suite = ET.Element(
+        "testsuite",
+        name=report.week,
+        tests=str(len(report.tests)),
+        failures=str(failures),
+        errors="0",
+        time=f"{report.seconds:.3f}",
+    )
+    for test in report.tests:
+        case = ET.SubElement(suite, "testcase", classname=f"{report.week}.{test.part}", name=test.name)
+        case.set("points", f"{_number(test.score)}/{_number(test.max_score)}")
+        if test.status == "failed":
+            ET.SubElement(case, "failure", message=test.output[:500]).text = test.output
+    if report.notes:
+        ET.SubElement(suite, "system-out").text = "\n".join(report.notes)
+    ET.indent(suite)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"
+
+
+def to_table(report: GradeReport) -> str:
+    """The terminal view: a row per test, feedback under failures, then notes and the total."""
+    width = max([len(test.name) for test in report.tests] + [20])
+    lines = [f"{report.notebook}  ({report.week})", ""]
+    for test in report.tests:
+        mark = "PASS" if test.status == "passed" else "FAIL"
+        points = f"{_number(test.score)}/{_number(test.max_score)}"
+        lines.append(f"  {mark}  {test.name:<{width}}  {points:>7}")
+        if test.status == "failed" and test.output:
+            lines += [f"        {line}" for line in test.output.splitlines()]
+    if report.notes:
+        lines += ["", "Notes:"] + [f"  - {note}" for note in report.notes]
+    lines += ["", f"Total: {_number(report.score)} / {_number(report.max_score)}"]
+    return "\n".join(lines) + "\n"
+
+
+FORMATS = {"table": to_table, "json": to_json, "markdown": to_markdown, "junit": to_junit}
+
+
+def _number(value: float) -> float | int:
+    return int(value) if float(value).is_integer() else round(value, 4)
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", "<br>")

@@ -1,0 +1,126 @@
+"""Run a week's hidden pytest graders in the grader's own process and collect points per test.
+
+The graders are ordinary pytest modules: each test carries ``@points(n)`` and ``@part(grade_id)`` and takes the
+``student`` fixture. A test earns its points when it passes. A failing test's feedback is the message of the
+``Mismatch`` or ``StudentError`` it raised; anything else is a bug in the grader, reported as such, never
+turned into points.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from autograder.checks import Mismatch
+from autograder.report import TestResult
+from autograder.sandbox import StudentError
+from autograder.student import Student
+
+_EMPTY_INI = Path(__file__).with_name("graders") / "pytest.ini"
+
+
+class _Collector:
+    """A pytest plugin: provides the ``student`` fixture and records each test's outcome."""
+
+    def __init__(self, student: Student | None, device: str):
+        self._student, self._device = student, device
+        self.results: dict[str, TestResult] = {}
+        self.collection_errors: list[str] = []
+
+    @pytest.fixture(scope="session")
+    def student(self) -> Student:
+        if self._student is None:
+            pytest.fail("no student notebook to grade")
+        return self._student
+
+    @pytest.fixture(scope="session")
+    def device(self) -> str:
+        return self._device
+
+    def pytest_configure(self, config: pytest.Config) -> None:
+        config.addinivalue_line("markers", "points(n): points a grader test is worth")
+        config.addinivalue_line("markers", "part(grade_id): the notebook part a grader test belongs to")
+
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        for item in items:
+            points = item.get_closest_marker("points")
+            part = item.get_closest_marker("part")
+            if points is None or part is None:
+                raise pytest.UsageError(f"grader test {item.nodeid} needs both @points(n) and @part(grade_id)")
+            self.results[item.nodeid] = TestResult(
+                name=_title(item), part=str(part.args[0]), max_score=float(points.args[0]), score=0.0
+            )
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            self.collection_errors.append(f"{report.nodeid}: {report.longreprtext.strip().splitlines()[-1:]}")
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo) -> Any:
+        outcome = yield
+        report = outcome.get_result()
+        result = self.results.get(item.nodeid)
+        if result is None or report.when == "teardown" and report.passed:
+            return
+        if report.passed and report.when == "call":
+            result.score = result.max_score
+        elif report.failed:
+            result.score = 0.0
+            result.output, result.grader_error = _feedback(call.excinfo)
+        elif report.skipped:
+            result.output = "not graded here: " + _skip_reason(report)
+
+
+def run_graders(grader_file: Path, student: Student | None, device: str = "cpu") -> list[TestResult]:
+    """Every test in ``grader_file`` with its points, in the order the file defines them."""
+    collector = _Collector(student, device)
+    args = [
+        str(grader_file),
+        "-c",
+        str(_EMPTY_INI),
+        "--rootdir",
+        str(grader_file.parent),
+        "--confcutdir",
+        str(grader_file.parent),
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:randomly",
+        "-q",
+        "--capture=no",
+        "--import-mode=importlib",
+        "--tb=no",
+        "--no-header",
+        "-W",
+        "ignore::pytest.PytestAssertRewriteWarning",
+    ]
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        code = pytest.main(args, plugins=[collector])
+    if collector.collection_errors or code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
+        raise RuntimeError(f"the graders in {grader_file} could not run: {collector.collection_errors or code}")
+    return list(collector.results.values())
+
+
+def _feedback(excinfo: pytest.ExceptionInfo | None) -> tuple[str, bool]:
+    """The student-facing message, and whether the failure was the grader's own bug."""
+    if excinfo is None:
+        return "failed", False
+    if excinfo.errisinstance((Mismatch, StudentError)):
+        return str(excinfo.value), False
+    if excinfo.errisinstance(pytest.fail.Exception):
+        return str(excinfo.value), False
+    return f"internal grader error ({excinfo.typename}: {excinfo.value}); your instructor has been told", True
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    return str(longrepr[2]).removeprefix("Skipped: ") if isinstance(longrepr, tuple) else str(longrepr)
+
+
+def _title(item: pytest.Item) -> str:
+    doc = getattr(item, "obj", None).__doc__ if hasattr(item, "obj") else None
+    return doc.strip().splitlines()[0].rstrip(".") if doc else item.name

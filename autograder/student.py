@@ -1,0 +1,152 @@
+"""What a grader sees of a student's notebook: its names, called from outside the student's process.
+
+``student.flatten_images(x)`` sends ``x`` to the student's process, calls their function there and brings the
+result back by value (tensors, arrays, numbers, lists). Objects that cannot travel (a model, an optimizer)
+come back as ``Remote`` objects whose attributes and methods are again questions to the student's process.
+Every failure is a ``StudentError`` whose message names the student's call, not the grader's code.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from autograder import wire
+from autograder.sandbox import StudentCrashed, StudentError, StudentProcess
+
+
+class Student:
+    """The student's notebook, after its cells ran; attribute access reaches its global names."""
+
+    def __init__(self, process: StudentProcess):
+        self._process = process
+
+    def __getattr__(self, name: str) -> Remote:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return Remote(self, {"global": name}, name, self._process.generation)
+
+    def value(self, name: str) -> Any:
+        """A global of the notebook, by value."""
+        return getattr(self, name).fetch()
+
+    def put(self, value: Any) -> Remote:
+        """Place a value in the student's process and keep a handle to it, e.g. to change it after a call."""
+        remote = self._ask({"op": "put", "value": wire.encode(value)}, _describe(value), want="handle")
+        remote._text = _describe(value)
+        return remote
+
+    def _request(self, request: dict, call_text: str) -> Any:
+        reply = self._process.ask(request)
+        if not reply.get("ok"):
+            raise StudentError(_explain(call_text, reply.get("error")))
+        return reply.get("value")
+
+    def _ask(self, request: dict, call_text: str, want: str = "value") -> Any:
+        data = self._request(dict(request, want=want), call_text)
+        try:
+            return wire.decode(data, self._remote)
+        except wire.WireError as exc:
+            raise StudentError(f"{call_text} returned something the grader cannot read ({exc})") from None
+
+    def _remote(self, handle: wire.Handle) -> Remote:
+        text = f"<{handle.type_name}>"
+        return Remote(self, {"handle": handle.id}, text, self._process.generation, handle.type_name)
+
+
+class Remote:
+    """An object living in the student's process (a function, a class, a model, a list the student built)."""
+
+    def __init__(self, student: Student, target: dict, text: str, generation: int, type_name: str = ""):
+        self._student, self._target, self._text = student, target, text
+        self._generation, self.type_name = generation, type_name
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        text = f"{self._text}({_describe_args(args, kwargs)})"
+        request = {"op": "call", "target": self._live_target(), "args": self._encode(list(args))}
+        request["kwargs"] = self._encode(dict(kwargs))
+        return self._student._ask(request, text)
+
+    def handle(self, *args: Any, **kwargs: Any) -> Remote:
+        """Call, but keep the result in the student's process (e.g. a model to call methods on)."""
+        text = f"{self._text}({_describe_args(args, kwargs)})"
+        request = {"op": "call", "target": self._live_target(), "args": self._encode(list(args))}
+        request["kwargs"] = self._encode(dict(kwargs))
+        result = self._student._ask(request, text, want="handle")
+        result._text = text
+        return result
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self.attr(name)
+
+    def attr(self, name: str) -> Any:
+        """An attribute's value; methods and other objects come back as Remote."""
+        text = f"{self._text}.{name}"
+        result = self._student._ask({"op": "getattr", "target": self._live_target(), "name": name}, text)
+        if isinstance(result, Remote):
+            result._text = text
+        return result
+
+    def fetch(self) -> Any:
+        """This object by value (a tensor, a number, a list); a Remote again if it cannot travel."""
+        return self._student._ask({"op": "fetch", "target": self._live_target()}, self._text)
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        request = {"op": "setitem", "target": self._live_target(), "key": self._encode(key)}
+        request["value"] = self._encode(value)
+        self._student._request(request, f"{self._text}[{key!r}] = ...")
+
+    def _live_target(self) -> dict:
+        if self._generation != self._student._process.generation and "handle" in self._target:
+            raise StudentCrashed(f"{self._text} was lost when the notebook's process was restarted")
+        return self._target
+
+    def _encode(self, value: Any) -> Any:
+        return wire.encode(value, self._to_handle)
+
+    def _to_handle(self, value: Any) -> wire.Handle:
+        if isinstance(value, Remote):
+            return wire.Handle(int(value._live_target()["handle"]))
+        raise StudentError(f"the grader cannot send a {type(value).__name__} to the notebook")
+
+    def __repr__(self) -> str:
+        return self._text
+
+
+def _describe(value: Any) -> str:
+    """How an argument is shown in feedback: shapes and dtypes, never the grader's values."""
+    if isinstance(value, torch.Tensor):
+        return f"<tensor of shape {tuple(value.shape)}, {str(value.dtype).removeprefix('torch.')}>"
+    if isinstance(value, np.ndarray):
+        return f"<array of shape {value.shape}, {value.dtype}>"
+    if isinstance(value, Remote):
+        return repr(value)
+    if isinstance(value, (list, tuple)) and len(value) > 4:
+        return f"<{type(value).__name__} of {len(value)} items>"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _describe_args(args: tuple, kwargs: dict) -> str:
+    return ", ".join([_describe(a) for a in args] + [f"{k}={_describe(v)}" for k, v in kwargs.items()])
+
+
+def _explain(call_text: str, error: Any) -> str:
+    if not isinstance(error, dict):
+        return f"{call_text} failed"
+    kind, message = str(error.get("type", "Error")), str(error.get("message", ""))
+    where = error.get("where") or []
+    if kind == "NameError" and message.startswith("the notebook defines no"):
+        return f"{message}: keep the name from the assignment's template"
+    if kind == "NotImplementedError":
+        return f"{call_text} is not implemented yet (it raises NotImplementedError)"
+    text = f"{call_text} raised {kind}: {message}"
+    if where:
+        text += f" (at {where[-1]})"
+    if kind == "MemoryError" or "can't allocate memory" in message:
+        text += " (the notebook ran out of memory: limit memory_mb)"
+    return text

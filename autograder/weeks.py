@@ -1,0 +1,66 @@
+"""The course's weeks: where each one's notebooks and graders live, and how a notebook is matched to one."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from autograder.sandbox import Limits
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_DIR = PACKAGE_DIR.parent
+
+
+@dataclass(frozen=True)
+class Week:
+    """One assignment: its folder name (also nbgrader's assignment id), title and grading limits."""
+
+    name: str
+    title: str
+    limits: Limits = field(default_factory=Limits)
+
+    @property
+    def grader_file(self) -> Path:
+        return PACKAGE_DIR / "graders" / f"{self.name}.py"
+
+    @property
+    def solution(self) -> Path:
+        return REPO_DIR / "solutions" / self.name / f"{self.name}.ipynb"
+
+    @property
+    def stub(self) -> Path:
+        return REPO_DIR / "assignments" / self.name / f"{self.name}.ipynb"
+
+
+WEEKS: dict[str, Week] = {
+    week.name: week
+    for week in [
+        Week("week1_tensors", "Tensor operations", Limits(call_seconds=10, cell_seconds=60, total_seconds=300)),
+    ]
+}
+
+
+class UnknownWeek(Exception):
+    """The week cannot be determined or does not exist."""
+
+
+def get_week(name: str) -> Week:
+    if name not in WEEKS:
+        raise UnknownWeek(f"unknown week {name!r}: expected one of {', '.join(WEEKS)}")
+    return WEEKS[name]
+
+
+def detect_week(path: Path, declared: str | None) -> Week:
+    """The notebook's own declaration (metadata.dlgrade.week) first, then its file or folder name."""
+    if declared is not None:
+        return get_week(declared)
+    for text in (path.stem, path.parent.name):
+        for name in WEEKS:
+            if name in text.lower():
+                return WEEKS[name]
+        number = re.search(r"week[_\- ]?(\d+)", text.lower())
+        matches = [week for name, week in WEEKS.items() if number and name.startswith(f"week{number.group(1)}_")]
+        if len(matches) == 1:
+            return matches[0]
+    raise UnknownWeek(f"{path}: cannot tell which week this notebook is for: pass --week ({', '.join(WEEKS)})")

@@ -1,0 +1,226 @@
+"""Safe encoding of values between the grader and the student's process.
+
+Everything that crosses the process boundary is JSON: numbers, strings, lists, and tagged objects for
+tuples, dicts, tensors and arrays (their raw bytes in base64). Nothing is ever unpickled, so a hostile
+student process can send wrong answers but never code. Objects that cannot be sent by value (modules,
+optimizers, functions) stay in the student's process and travel as numbered handles.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import struct
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+MAX_FRAME_BYTES = 256 * 1024 * 1024
+"""Largest message either side accepts; a bigger one is a protocol error, not an allocation."""
+
+_HEADER = struct.Struct(">I")
+_NUMPY_KINDS = "biufc"  # bool, signed, unsigned, float, complex: never object arrays
+_TORCH_DTYPES = {
+    str(dtype).removeprefix("torch."): dtype
+    for dtype in (
+        torch.bool,
+        torch.uint8,
+        torch.int8,
+        torch.int16,
+        torch.int32,
+        torch.int64,
+        torch.float16,
+        torch.bfloat16,
+        torch.float32,
+        torch.float64,
+        torch.complex64,
+        torch.complex128,
+    )
+}
+
+
+class WireError(Exception):
+    """A message was malformed, too large, or the other side went away."""
+
+
+@dataclass(frozen=True)
+class Handle:
+    """A reference to an object that lives in the student's process."""
+
+    id: int
+    type_name: str = "object"
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """What a tensor was in the student's process, beyond its values."""
+
+    device: str
+    requires_grad: bool
+    is_contiguous: bool
+    has_grad_fn: bool
+
+
+def encode(value: Any, to_handle: Callable[[Any], Handle] | None = None, _depth: int = 0) -> Any:
+    """Turn a value into JSON-able data; objects that cannot travel become handles via ``to_handle``."""
+    if _depth > 64:
+        raise WireError("value is nested more than 64 levels deep")
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return {"t": "int", "v": str(value)} if isinstance(value, int) and abs(value) > 2**53 else value
+    if isinstance(value, Handle):
+        return {"t": "handle", "id": value.id}
+    if isinstance(value, torch.Tensor):
+        return _encode_tensor(value)
+    if isinstance(value, np.ndarray) and value.dtype.kind in _NUMPY_KINDS:
+        return _encode_array(value)
+    if isinstance(value, np.generic) and value.dtype.kind in _NUMPY_KINDS:
+        return _encode_array(np.asarray(value))
+    if isinstance(value, torch.dtype):
+        return {"t": "dtype", "v": str(value).removeprefix("torch.")}
+    if isinstance(value, torch.device):
+        return {"t": "device", "v": str(value)}
+    if isinstance(value, (list, tuple)) and type(value) in (list, tuple, torch.Size):
+        items = [encode(item, to_handle, _depth + 1) for item in value]
+        return items if type(value) is list else {"t": "tuple", "v": items}
+    if type(value) is dict:
+        pairs = [[encode(k, to_handle, _depth + 1), encode(v, to_handle, _depth + 1)] for k, v in value.items()]
+        return {"t": "dict", "v": pairs}
+    if to_handle is None:
+        raise WireError(f"cannot send a {type(value).__name__} by value")
+    handle = to_handle(value)
+    return {"t": "handle", "id": handle.id, "type": handle.type_name, "text": handle.text}
+
+
+def decode(data: Any, from_handle: Callable[[Handle], Any] | None = None, _depth: int = 0) -> Any:
+    """Rebuild a value from ``encode``'s output; raises WireError on anything unexpected."""
+    if _depth > 64:
+        raise WireError("message is nested more than 64 levels deep")
+    if data is None or isinstance(data, (bool, int, float, str)):
+        return data
+    if isinstance(data, list):
+        return [decode(item, from_handle, _depth + 1) for item in data]
+    if not isinstance(data, dict) or "t" not in data:
+        raise WireError(f"unexpected {type(data).__name__} in message")
+    tag = data["t"]
+    try:
+        if tag == "tuple":
+            return tuple(decode(item, from_handle, _depth + 1) for item in data["v"])
+        if tag == "dict":
+            return {decode(k, from_handle, _depth + 1): decode(v, from_handle, _depth + 1) for k, v in data["v"]}
+        if tag == "int":
+            return int(data["v"])
+        if tag == "tensor":
+            return _decode_tensor(data)
+        if tag == "ndarray":
+            return _decode_array(data)
+        if tag == "dtype":
+            return _TORCH_DTYPES[data["v"]]
+        if tag == "device":
+            return torch.device(data["v"])
+        if tag == "handle":
+            handle = Handle(int(data["id"]), str(data.get("type", "object")), str(data.get("text", ""))[:200])
+            return from_handle(handle) if from_handle else handle
+    except WireError:
+        raise
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise WireError(f"malformed {tag!r} in message: {exc}") from None
+    raise WireError(f"unknown tag {tag!r} in message")
+
+
+def tensor_info(tensor: torch.Tensor) -> TensorInfo | None:
+    """The student-side facts recorded for a tensor that came over the wire (None for local tensors)."""
+    return getattr(tensor, "_dlgrade_info", None)
+
+
+def _encode_tensor(tensor: torch.Tensor) -> dict:
+    raw = tensor.detach()
+    if raw.layout != torch.strided or str(raw.dtype).removeprefix("torch.") not in _TORCH_DTYPES:
+        raise WireError(f"cannot send a tensor of layout {raw.layout} and dtype {raw.dtype}")
+    flat = raw.to("cpu").contiguous().reshape(-1)
+    data = flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b""
+    return {
+        "t": "tensor",
+        "dtype": str(raw.dtype).removeprefix("torch."),
+        "shape": list(raw.shape),
+        "data": base64.b64encode(data).decode("ascii"),
+        "device": str(tensor.device),
+        "requires_grad": bool(tensor.requires_grad),
+        "contiguous": bool(tensor.is_contiguous()),
+        "grad_fn": tensor.grad_fn is not None,
+    }
+
+
+def _decode_tensor(data: dict) -> torch.Tensor:
+    dtype = _TORCH_DTYPES[data["dtype"]]
+    shape = [int(n) for n in data["shape"]]
+    raw = base64.b64decode(data["data"], validate=True)
+    expected = int(np.prod(shape, dtype=np.int64)) * torch.empty((), dtype=dtype).element_size()
+    if len(raw) != expected:
+        raise WireError(f"tensor of shape {tuple(shape)} carries {len(raw)} bytes, not {expected}")
+    tensor = torch.frombuffer(bytearray(raw), dtype=dtype).reshape(shape) if raw else torch.empty(shape, dtype=dtype)
+    tensor._dlgrade_info = TensorInfo(  # type: ignore[attr-defined]
+        device=str(data.get("device", "cpu")),
+        requires_grad=bool(data.get("requires_grad", False)),
+        is_contiguous=bool(data.get("contiguous", True)),
+        has_grad_fn=bool(data.get("grad_fn", False)),
+    )
+    return tensor
+
+
+def _encode_array(array: np.ndarray) -> dict:
+    contiguous = np.ascontiguousarray(array)
+    return {
+        "t": "ndarray",
+        "dtype": contiguous.dtype.str,
+        "shape": list(contiguous.shape),
+        "data": base64.b64encode(contiguous.tobytes()).decode("ascii"),
+    }
+
+
+def _decode_array(data: dict) -> np.ndarray:
+    dtype = np.dtype(data["dtype"])
+    if dtype.kind not in _NUMPY_KINDS:
+        raise WireError(f"refusing an array of dtype {dtype}")
+    shape = tuple(int(n) for n in data["shape"])
+    raw = base64.b64decode(data["data"], validate=True)
+    if len(raw) != int(np.prod(shape, dtype=np.int64)) * dtype.itemsize:
+        raise WireError(f"array of shape {shape} carries the wrong number of bytes")
+    return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+
+
+def pack_frame(message: dict) -> bytes:
+    """One length-prefixed JSON message, ready to write to a pipe."""
+    payload = json.dumps(message, allow_nan=True).encode("utf-8")
+    if len(payload) > MAX_FRAME_BYTES:
+        raise WireError(f"message of {len(payload)} bytes exceeds the {MAX_FRAME_BYTES}-byte limit")
+    return _HEADER.pack(len(payload)) + payload
+
+
+def read_frame(read: Callable[[int], bytes]) -> dict:
+    """Receive one message; ``read(n)`` returns up to n bytes and b"" at end of stream."""
+    (length,) = _HEADER.unpack(_read_exactly(read, _HEADER.size))
+    if length > MAX_FRAME_BYTES:
+        raise WireError(f"message of {length} bytes exceeds the {MAX_FRAME_BYTES}-byte limit")
+    try:
+        message = json.loads(_read_exactly(read, length))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise WireError(f"message is not valid JSON: {exc}") from None
+    if not isinstance(message, dict):
+        raise WireError("message is not a JSON object")
+    return message
+
+
+def _read_exactly(read: Callable[[int], bytes], size: int) -> bytes:
+    chunks, remaining = [], size
+    while remaining:
+        chunk = read(remaining)
+        if not chunk:
+            raise WireError("the other process closed the channel")
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
