@@ -10,18 +10,18 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import torch
-
 from autograder.notebook import code_cells, declared_week, read_notebook
 from autograder.report import GradeReport
-from autograder.runner import run_graders
 from autograder.sandbox import CellOutcome, Limits, StudentProcess
-from autograder.student import Student
 from autograder.weeks import Week, detect_week, get_week
 
 
 def resolve_device(device: str) -> str:
     """``auto`` means CUDA where this machine has it, else the CPU."""
+    import torch  # noqa: PLC0415 - imported late so the student's process boots meanwhile
+
+    if device not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"--device {device}: expected auto, cpu or cuda")
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
@@ -40,11 +40,18 @@ def grade_notebook(
     started = time.monotonic()
     notebook = read_notebook(path)
     chosen: Week = get_week(week) if week else detect_week(path, declared_week(notebook))
-    device = resolve_device(device)
     report = GradeReport(notebook=str(path), week=chosen.name)
     limits = limits_with(limits or chosen.limits, **(overrides or {}))
+    if device == "cuda":
+        resolve_device(device)  # fail before starting anything when there is no GPU
     with StudentProcess(code_cells(notebook), limits, device) as process:
-        process.start()
+        process.spawn()
+        from autograder.runner import run_graders  # noqa: PLC0415 - torch and pytest load while it boots
+        from autograder.student import Student  # noqa: PLC0415
+
+        device = resolve_device(device)
+        process.device = device
+        process.run_cells()
         report.tests = run_graders(chosen.grader_file, Student(process), device)
     report.notes = _cell_notes(process.outcomes) + _process_notes(process)
     report.printed = process.printed

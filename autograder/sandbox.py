@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder import wire
+from autograder import framing
 from autograder.notebook import Cell
 
 PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
@@ -98,7 +98,15 @@ class StudentProcess:
     # -- lifecycle ---------------------------------------------------------------------------------------------
     def start(self) -> None:
         """Start the process and run every cell once, recording what each did."""
+        self.spawn()
+        self.run_cells()
+
+    def spawn(self) -> None:
+        """Start the process without waiting for it: it imports torch while the grader gets ready."""
         self._spawn()
+
+    def run_cells(self) -> None:
+        """Run every cell once, in order, recording what each did; a cell that hangs or crashes is skipped."""
         for cell in self.cells:
             outcome = CellOutcome(cell)
             self.outcomes.append(outcome)
@@ -189,7 +197,7 @@ class StudentProcess:
             NO_PROXY="*",
             no_proxy="*",
         )
-        if self.device == "cpu":
+        if self.device == "cpu":  # "auto" leaves GPUs visible: the grader resolves it while this process boots
             env["CUDA_VISIBLE_DEVICES"] = ""
         return env
 
@@ -216,14 +224,14 @@ class StudentProcess:
         deadline = min(time.monotonic() + seconds, self._deadline)
         budget_bound = deadline == self._deadline
         try:
-            self._send(wire.pack_frame(request), deadline)
-            return wire.read_frame(lambda size: self._receive(size, deadline))
+            self._send(framing.pack_frame(request), deadline)
+            return framing.read_frame(lambda size: self._receive(size, deadline))
         except TimeoutError:
             self._kill()
             if budget_bound:
                 raise StudentTimeout(self._budget_message()) from None
             raise StudentTimeout(_timeout_message(request, seconds)) from None
-        except (wire.WireError, OSError) as exc:
+        except (framing.WireError, OSError) as exc:
             status = self._kill()
             raise StudentCrashed(_crash_message(request, status, exc)) from None
 

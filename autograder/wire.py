@@ -9,18 +9,16 @@ optimizers, functions) stay in the student's process and travel as numbered hand
 from __future__ import annotations
 
 import base64
-import json
-import struct
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
 import torch
 
-MAX_FRAME_BYTES = 256 * 1024 * 1024
-"""Largest message either side accepts; a bigger one is a protocol error, not an allocation."""
+from autograder.framing import WireError, pack_frame, read_frame
 
-_HEADER = struct.Struct(">I")
+__all__ = ["Handle", "TensorInfo", "WireError", "decode", "encode", "pack_frame", "read_frame", "tensor_info"]
+
 _NUMPY_KINDS = "biufc"  # bool, signed, unsigned, float, complex: never object arrays
 _TORCH_DTYPES = {
     str(dtype).removeprefix("torch."): dtype
@@ -39,10 +37,6 @@ _TORCH_DTYPES = {
         torch.complex128,
     )
 }
-
-
-class WireError(Exception):
-    """A message was malformed, too large, or the other side went away."""
 
 
 @dataclass(frozen=True)
@@ -141,12 +135,14 @@ def _encode_tensor(tensor: torch.Tensor) -> dict:
     raw = tensor.detach()
     if raw.layout != torch.strided or str(raw.dtype).removeprefix("torch.") not in _TORCH_DTYPES:
         raise WireError(f"cannot send a tensor of layout {raw.layout} and dtype {raw.dtype}")
-    flat = raw.to("cpu").contiguous().reshape(-1)
+    order = _memory_order(raw)
+    flat = raw.permute(order).to("cpu").contiguous().reshape(-1)
     data = flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b""
     return {
         "t": "tensor",
         "dtype": str(raw.dtype).removeprefix("torch."),
         "shape": list(raw.shape),
+        "order": order,
         "data": base64.b64encode(data).decode("ascii"),
         "device": str(tensor.device),
         "requires_grad": bool(tensor.requires_grad),
@@ -162,7 +158,12 @@ def _decode_tensor(data: dict) -> torch.Tensor:
     expected = int(np.prod(shape, dtype=np.int64)) * torch.empty((), dtype=dtype).element_size()
     if len(raw) != expected:
         raise WireError(f"tensor of shape {tuple(shape)} carries {len(raw)} bytes, not {expected}")
-    tensor = torch.frombuffer(bytearray(raw), dtype=dtype).reshape(shape) if raw else torch.empty(shape, dtype=dtype)
+    order = [int(d) for d in data.get("order", range(len(shape)))]
+    if sorted(order) != list(range(len(shape))):
+        raise WireError(f"tensor layout {order} is not a permutation of {len(shape)} dimensions")
+    stored = [shape[d] for d in order]
+    tensor = torch.frombuffer(bytearray(raw), dtype=dtype).reshape(stored) if raw else torch.empty(stored, dtype=dtype)
+    tensor = tensor.permute(_inverse(order))
     tensor._dlgrade_info = TensorInfo(  # type: ignore[attr-defined]
         device=str(data.get("device", "cpu")),
         requires_grad=bool(data.get("requires_grad", False)),
@@ -170,6 +171,22 @@ def _decode_tensor(data: dict) -> torch.Tensor:
         has_grad_fn=bool(data.get("grad_fn", False)),
     )
     return tensor
+
+
+def _memory_order(tensor: torch.Tensor) -> list[int]:
+    """Dimensions from outermost to innermost in memory, so a permuted tensor arrives permuted, as it was sent.
+
+    A transposed or permuted input is how graders check that student code copes with non-contiguous tensors.
+    """
+    order = sorted(range(tensor.dim()), key=lambda d: (-tensor.stride(d), d))
+    return order if tensor.permute(order).is_contiguous() else list(range(tensor.dim()))
+
+
+def _inverse(order: list[int]) -> list[int]:
+    inverse = [0] * len(order)
+    for position, dim in enumerate(order):
+        inverse[dim] = position
+    return inverse
 
 
 def _encode_array(array: np.ndarray) -> dict:
@@ -191,36 +208,3 @@ def _decode_array(data: dict) -> np.ndarray:
     if len(raw) != int(np.prod(shape, dtype=np.int64)) * dtype.itemsize:
         raise WireError(f"array of shape {shape} carries the wrong number of bytes")
     return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
-
-
-def pack_frame(message: dict) -> bytes:
-    """One length-prefixed JSON message, ready to write to a pipe."""
-    payload = json.dumps(message, allow_nan=True).encode("utf-8")
-    if len(payload) > MAX_FRAME_BYTES:
-        raise WireError(f"message of {len(payload)} bytes exceeds the {MAX_FRAME_BYTES}-byte limit")
-    return _HEADER.pack(len(payload)) + payload
-
-
-def read_frame(read: Callable[[int], bytes]) -> dict:
-    """Receive one message; ``read(n)`` returns up to n bytes and b"" at end of stream."""
-    (length,) = _HEADER.unpack(_read_exactly(read, _HEADER.size))
-    if length > MAX_FRAME_BYTES:
-        raise WireError(f"message of {length} bytes exceeds the {MAX_FRAME_BYTES}-byte limit")
-    try:
-        message = json.loads(_read_exactly(read, length))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise WireError(f"message is not valid JSON: {exc}") from None
-    if not isinstance(message, dict):
-        raise WireError("message is not a JSON object")
-    return message
-
-
-def _read_exactly(read: Callable[[int], bytes], size: int) -> bytes:
-    chunks, remaining = [], size
-    while remaining:
-        chunk = read(remaining)
-        if not chunk:
-            raise WireError("the other process closed the channel")
-        chunks.append(chunk)
-        remaining -= len(chunk)
-    return b"".join(chunks)
