@@ -8,7 +8,8 @@ itself is ``torch.isclose``: assert_close imports torch.distributed on first use
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import pytest
 import torch
@@ -83,7 +84,9 @@ def expect_close(
     default_rtol, default_atol = DEFAULT_TOLERANCES.get(actual.dtype, (0.0, 0.0))
     got = actual.detach().to("cpu", torch.float64)
     want = expected.detach().to("cpu", torch.float64)
-    close = torch.isclose(got, want, rtol=default_rtol if rtol is None else rtol, atol=default_atol if atol is None else atol)
+    close = torch.isclose(
+        got, want, rtol=default_rtol if rtol is None else rtol, atol=default_atol if atol is None else atol
+    )
     if bool(close.all()):
         return
     message = f"{what}: values differ from the expected ones"

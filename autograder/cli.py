@@ -49,19 +49,27 @@ def _grade(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    """Grade every week's reference solution and its unmodified stub, and print the scores."""
+    """Grade every week's reference solution, its stub and the sample submissions, and print the scores."""
     device = resolve_device(args.device)
-    rows = []
+    print(f"{'week':<20} {'submission':<34} {'score':>13} {'time':>7}")
+    wrong = []
     for week in WEEKS.values():
-        for kind, path in (("solution", week.solution), ("stub", week.stub)):
+        samples = sorted((week.solution.parents[2] / "samples" / week.name).glob("*.ipynb"))
+        for kind, path in [("solution", week.solution), ("stub", week.stub)] + [("sample", p) for p in samples]:
             result = grade_notebook(path, week=week.name, device=device)
-            rows.append((week.name, kind, result.score, result.max_score, result.seconds))
-            print(f"{week.name:<20} {kind:<9} {result.score:>6g} / {result.max_score:<6g} {result.seconds:6.1f} s")
-    broken = [row for row in rows if row[1] == "solution" and row[2] != row[3] or row[1] == "stub" and row[2] != 0]
-    if broken:
-        print("dlgrade: error: a solution lost points or a stub earned some: see above", file=sys.stderr)
+            label = kind if kind != "sample" else f"sample {path.stem}"
+            score = f"{result.score:g} / {result.max_score:g}"
+            print(f"{week.name:<20} {label:<34} {score:>13} {result.seconds:6.1f}s", flush=True)
+            if kind == "solution" and result.score != result.max_score or kind == "stub" and result.score != 0:
+                wrong.append(f"{week.name} {kind}")
+    if wrong:
+        print(
+            f"dlgrade: error: {', '.join(wrong)} scored wrongly (solutions must get full marks, stubs 0)",
+            file=sys.stderr,
+        )
         return 1
-    print(f"all {len(WEEKS)} week(s): solutions score full marks, stubs score 0 (device: {device})")
+    print(f"\n{len(WEEKS)} week(s) graded on {device}: every solution has full marks and every stub 0.")
+    print("Grade one notebook with: dlgrade grade NOTEBOOK [--format table|json|markdown|junit]")
     return 0
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import struct
-from typing import Callable
+from collections.abc import Callable
 
 MAX_FRAME_BYTES = 256 * 1024 * 1024
 """Largest message either side accepts; a bigger one is a protocol error, not an allocation."""

@@ -77,8 +77,21 @@ class _Collector:
 
 def run_graders(grader_file: Path, student: Student | None, device: str = "cpu") -> list[TestResult]:
     """Every test in ``grader_file`` with its points, in the order the file defines them."""
+    return _run(grader_file, student, device, [])
+
+
+def grader_points(grader_file: Path) -> dict[str, float]:
+    """Points per part in ``grader_file``, from collection alone (nothing is run)."""
+    points: dict[str, float] = {}
+    for test in _run(grader_file, None, "cpu", ["--collect-only"]):
+        points[test.part] = points.get(test.part, 0.0) + test.max_score
+    return points
+
+
+def _run(grader_file: Path, student: Student | None, device: str, extra: list[str]) -> list[TestResult]:
     collector = _Collector(student, device)
     args = [
+        *extra,
         str(grader_file),
         "-c",
         str(_EMPTY_INI),

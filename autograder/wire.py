@@ -9,8 +9,9 @@ optimizers, functions) stay in the student's process and travel as numbered hand
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch

@@ -32,11 +32,19 @@ def replace_function(notebook: nbformat.NotebookNode, name: str, source: str) ->
     raise LookupError(f"no cell defines {name}")
 
 
-def submission(tmp_path: Path, week: str, functions: dict[str, str] | None = None, name: str = "submission") -> Path:
-    """Write the week's solution with ``functions`` replaced, as ``tmp_path/<name>.ipynb``."""
-    notebook = nbformat.read(get_week(week).solution, as_version=4)
+def submission(
+    tmp_path: Path,
+    week: str,
+    functions: dict[str, str] | None = None,
+    name: str = "submission",
+    extra_cells: list[str] | None = None,
+    stub: bool = False,
+) -> Path:
+    """The week's solution (or stub) with ``functions`` replaced and ``extra_cells`` appended, as a file."""
+    notebook = nbformat.read(get_week(week).stub if stub else get_week(week).solution, as_version=4)
     for function, source in (functions or {}).items():
         replace_function(notebook, function, source)
+    notebook.cells += [nbformat.v4.new_code_cell(textwrap.dedent(source)) for source in extra_cells or []]
     path = tmp_path / f"{name}.ipynb"
     nbformat.write(notebook, path)
     return path

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from helpers import grade, submission
 
 from autograder.weeks import get_week
@@ -14,14 +13,18 @@ WEEK = "week1_tensors"
 # must contain so the student can act on it.
 MISTAKES = {
     "prints instead of returning": (
-        {"tensor_from_list": "def tensor_from_list(values, dtype=torch.float32, device='cpu'):\n"
-                             "    print(torch.tensor(values, dtype=dtype, device=device))"},
+        {
+            "tensor_from_list": "def tensor_from_list(values, dtype=torch.float32, device='cpu'):\n"
+            "    print(torch.tensor(values, dtype=dtype, device=device))"
+        },
         "tensor_from_list",
         "returned None, expected a tensor: does the function `return`",
     ),
     "ignores the dtype argument": (
-        {"tensor_from_list": "def tensor_from_list(values, dtype=torch.float32, device='cpu'):\n"
-                             "    return torch.tensor(values)"},
+        {
+            "tensor_from_list": "def tensor_from_list(values, dtype=torch.float32, device='cpu'):\n"
+            "    return torch.tensor(values)"
+        },
         "tensor_from_list",
         "expected dtype float32, got int64",
     ),
@@ -81,18 +84,22 @@ MISTAKES = {
         "move_to(<tensor of shape (2, 3), float64>, 'cpu') raised",
     ),
     "sums the loss instead of averaging": (
-        {"mse_gradient": "def mse_gradient(w, x, y):\n"
-                         "    w = w.detach().clone().requires_grad_(True)\n"
-                         "    ((x @ w - y) ** 2).sum().backward()\n"
-                         "    return w.grad"},
+        {
+            "mse_gradient": "def mse_gradient(w, x, y):\n"
+            "    w = w.detach().clone().requires_grad_(True)\n"
+            "    ((x @ w - y) ** 2).sum().backward()\n"
+            "    return w.grad"
+        },
         "autograd",
         "N times too large",
     ),
     "lets gradients accumulate in the caller's w": (
-        {"mse_gradient": "def mse_gradient(w, x, y):\n"
-                         "    w.requires_grad_(True)\n"
-                         "    ((x @ w - y) ** 2).mean().backward()\n"
-                         "    return w.grad"},
+        {
+            "mse_gradient": "def mse_gradient(w, x, y):\n"
+            "    w.requires_grad_(True)\n"
+            "    ((x @ w - y) ** 2).mean().backward()\n"
+            "    return w.grad"
+        },
         "autograd",
         ".grad accumulates",
     ),

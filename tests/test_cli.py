@@ -1,0 +1,112 @@
+"""The dlgrade command line: exit statuses, one-line errors, and the report formats."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from autograder.weeks import get_week
+
+WEEK = get_week("week1_tensors")
+
+
+def dlgrade(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "autograder", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_solution_json_is_gradescope_results():
+    """Does `grade --format json` print a results.json whose score equals max_score > 0?"""
+    run = dlgrade("grade", str(WEEK.solution), "--format", "json")
+    assert run.returncode == 0, run.stderr
+    results = json.loads(run.stdout)
+    assert results["score"] == results["max_score"] > 0
+    assert sum(test["max_score"] for test in results["tests"]) == results["max_score"]
+    for test in results["tests"]:
+        assert set(test) >= {"name", "score", "max_score", "output", "status"}
+        assert test["status"] == "passed"
+
+
+def test_stub_scores_zero_with_exit_status_zero(tmp_path):
+    """Does the stub get score 0 and exit status 0, and are the Markdown and JUnit files written too?"""
+    run = dlgrade(
+        "grade",
+        str(WEEK.stub),
+        "--format",
+        "json",
+        "--markdown-file",
+        str(tmp_path / "summary.md"),
+        "--junit-file",
+        str(tmp_path / "junit.xml"),
+    )
+    assert run.returncode == 0, run.stderr
+    results = json.loads(run.stdout)
+    assert results["score"] == 0 and results["max_score"] == 25
+    markdown = (tmp_path / "summary.md").read_text()
+    assert markdown.startswith("## week1_tensors: 0 / 25")
+    assert markdown.count("| ❌ |") == len(results["tests"])
+    suite = ET.parse(tmp_path / "junit.xml").getroot()
+    assert suite.get("tests") == str(len(results["tests"])) == suite.get("failures")
+
+
+def test_table_lists_every_test_and_the_total():
+    """Does the default table show each test's points and the total?"""
+    run = dlgrade("grade", str(WEEK.solution))
+    assert run.returncode == 0
+    assert run.stdout.count("PASS") == 21
+    assert run.stdout.rstrip().endswith("Total: 25 / 25")
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (None, "no such file"),
+        (b"", "the file is empty"),
+        (b"{not json", "invalid JSON at line 1"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe", "binary data, not a notebook"),
+        (b'{"hello": "world"}', "not a notebook (no cells)"),
+        (b'{"cells": "nope", "nbformat": 4, "nbformat_minor": 5, "metadata": {}}', "not a valid notebook"),
+    ],
+)
+def test_unreadable_files_get_one_line_reasons(tmp_path, content, reason):
+    """Does every file that cannot be graded get exit status 2 and one line naming it, never a traceback?"""
+    path = tmp_path / "week1_tensors.ipynb"
+    if content is not None:
+        path.write_bytes(content)
+    run = dlgrade("grade", str(path))
+    assert run.returncode == 2
+    assert run.stdout == ""
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"dlgrade: error: {path}: ")
+    assert reason in lines[0]
+
+
+def test_week_that_cannot_be_told_is_a_clear_error(tmp_path):
+    """Does a notebook with no week in its metadata or name ask for --week?"""
+    path = tmp_path / "homework.ipynb"
+    path.write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    run = dlgrade("grade", str(path))
+    assert run.returncode == 2
+    assert "cannot tell which week this notebook is for: pass --week" in run.stderr
+
+
+def test_week_flag_overrides_the_name(tmp_path):
+    """Does --week grade a notebook whatever its name?"""
+    path = tmp_path / "homework.ipynb"
+    path.write_bytes(WEEK.solution.read_bytes())
+    run = dlgrade("grade", str(path), "--week", "week1_tensors", "--format", "json")
+    assert run.returncode == 0 and json.loads(run.stdout)["score"] == 25
+
+
+def test_cuda_request_without_gpu_is_refused():
+    """Does --device cuda on a machine without a GPU refuse in one line instead of grading on the CPU?"""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: the refusal only happens without one")
+    run = dlgrade("grade", str(WEEK.solution), "--device", "cuda")
+    assert run.returncode == 2
+    assert "no CUDA device is available" in run.stderr

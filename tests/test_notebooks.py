@@ -1,0 +1,83 @@
+"""The committed notebooks: clean, stubs in sync with solutions, points agreeing with the hidden graders."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder.runner import grader_points
+from autograder.weeks import REPO_DIR, WEEKS
+
+NOTEBOOKS = [week.solution for week in WEEKS.values()] + [week.stub for week in WEEKS.values()]
+NOTEBOOKS += sorted((REPO_DIR / "samples").glob("*/*.ipynb"))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: str(p.relative_to(REPO_DIR)))
+def test_notebooks_are_committed_without_outputs(path):
+    """Is every committed notebook valid and free of outputs and execution counts?"""
+    notebook = nbformat.read(path, as_version=4)
+    nbformat.validate(notebook)
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, f"{path}: {cell.get('id')} has output"
+
+
+@pytest.mark.parametrize("week", list(WEEKS))
+def test_self_check_points_equal_hidden_grader_points(week):
+    """Does each part's self-check cell promise exactly the points its hidden graders award?"""
+    notebook = nbformat.read(WEEKS[week].solution, as_version=4)
+    promised = {
+        cell.metadata.nbgrader["grade_id"].removeprefix("check_"): float(cell.metadata.nbgrader["points"])
+        for cell in notebook.cells
+        if cell.metadata.get("nbgrader", {}).get("grade") and not cell.metadata.nbgrader.get("solution")
+    }
+    assert promised == grader_points(WEEKS[week].grader_file)
+
+
+@pytest.mark.parametrize("week", list(WEEKS))
+def test_committed_stub_is_what_nbgrader_generates(tmp_path, week):
+    """Does `nbgrader generate_assignment` reproduce the committed stub, cell by cell?"""
+    shutil.copy(REPO_DIR / "nbgrader_config.py", tmp_path)
+    shutil.copytree(REPO_DIR / "solutions" / week, tmp_path / "solutions" / week)
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    run = subprocess.run(
+        [sys.executable, "-m", "nbgrader", "generate_assignment", week, "--force"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    generated = nbformat.read(tmp_path / "assignments" / week / f"{week}.ipynb", as_version=4)
+    committed = nbformat.read(WEEKS[week].stub, as_version=4)
+    assert generated.metadata == committed.metadata
+    assert len(generated.cells) == len(committed.cells)
+    for new, old in zip(generated.cells, committed.cells, strict=True):
+        assert (new.get("id"), new.source, new.metadata) == (old.get("id"), old.source, old.metadata)
+
+
+@pytest.mark.parametrize("week", list(WEEKS))
+def test_stub_hides_every_solution(week):
+    """Does the stub keep no line of any solution region, and leave each answer cell raising NotImplementedError?"""
+    solution = nbformat.read(WEEKS[week].solution, as_version=4)
+    stub = nbformat.read(WEEKS[week].stub, as_version=4)
+    for sol_cell, stub_cell in zip(solution.cells, stub.cells, strict=True):
+        if not sol_cell.metadata.get("nbgrader", {}).get("solution"):
+            continue
+        assert "raise NotImplementedError()" in stub_cell.source
+        lines = sol_cell.source.splitlines()
+        inside = False
+        for line in lines:
+            if "### END SOLUTION" in line:
+                inside = False
+            if inside and line.strip():
+                assert line not in stub_cell.source.splitlines(), f"{week}: solution line leaked: {line!r}"
+            if "### BEGIN SOLUTION" in line:
+                inside = True
