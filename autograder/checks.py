@@ -84,10 +84,14 @@ def expect_close(
     default_rtol, default_atol = DEFAULT_TOLERANCES.get(actual.dtype, (0.0, 0.0))
     got = actual.detach().to("cpu", torch.float64)
     want = expected.detach().to("cpu", torch.float64)
-    close = torch.isclose(
-        got, want, rtol=default_rtol if rtol is None else rtol, atol=default_atol if atol is None else atol
-    )
-    if bool(close.all()):
+    if bool(torch.isfinite(want).all()) and not bool(torch.isfinite(got).all()):
+        index = tuple(int(i) for i in (~torch.isfinite(got)).nonzero()[0])
+        hint = diagnose(got, hints or {})
+        message = f"{what}: got {got[index].item()} at index {index} where a finite number was expected"
+        fail(message + (f": {hint}" if hint else ""))
+    rtol = default_rtol if rtol is None else rtol
+    atol = default_atol if atol is None else atol
+    if bool(torch.isclose(got, want, rtol=rtol, atol=atol).all()):
         return
     message = f"{what}: values differ from the expected ones"
     if got.numel() and got.is_floating_point():
@@ -103,7 +107,7 @@ def diagnose(actual: torch.Tensor, hints: Mapping[str, torch.Tensor]) -> str | N
     """The first hint whose tell-tale wrong answer matches ``actual``."""
     for hint, wrong in hints.items():
         if tuple(wrong.shape) == tuple(actual.shape) and torch.allclose(
-            actual.to(torch.float64), wrong.to(torch.float64), rtol=1e-4, atol=1e-5
+            actual.to(torch.float64), wrong.to(torch.float64), rtol=1e-4, atol=1e-5, equal_nan=True
         ):
             return hint
     return None

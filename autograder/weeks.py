@@ -37,6 +37,11 @@ WEEKS: dict[str, Week] = {
     week.name: week
     for week in [
         Week("week1_tensors", "Tensor operations", Limits(call_seconds=10, cell_seconds=60, total_seconds=300)),
+        Week(
+            "week2_linear",
+            "Neurons and layers as matrix multiplication",
+            Limits(call_seconds=10, cell_seconds=60, total_seconds=300),
+        ),
     ]
 }
 

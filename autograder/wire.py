@@ -9,6 +9,7 @@ optimizers, functions) stay in the student's process and travel as numbered hand
 from __future__ import annotations
 
 import base64
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -82,7 +83,7 @@ def encode(value: Any, to_handle: Callable[[Any], Handle] | None = None, _depth:
     if isinstance(value, (list, tuple)) and type(value) in (list, tuple, torch.Size):
         items = [encode(item, to_handle, _depth + 1) for item in value]
         return items if type(value) is list else {"t": "tuple", "v": items}
-    if type(value) is dict:
+    if type(value) in (dict, OrderedDict):  # state_dict() is an OrderedDict
         pairs = [[encode(k, to_handle, _depth + 1), encode(v, to_handle, _depth + 1)] for k, v in value.items()]
         return {"t": "dict", "v": pairs}
     if to_handle is None:

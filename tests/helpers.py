@@ -56,3 +56,19 @@ def grade(path: Path, week: str | None = None, **limits: float) -> GradeReport:
 
 def scores_by_part(report: GradeReport) -> dict[str, tuple[float, float]]:
     return report.by_part()
+
+
+def assert_loses_only(report: GradeReport, broken_part: str, feedback: str) -> None:
+    """The report lost points in ``broken_part`` only, and that part's feedback contains ``feedback``."""
+    by_part = report.by_part()
+    score, maximum = by_part.pop(broken_part)
+    assert score < maximum, f"part {broken_part} kept all its points"
+    assert all(got == most for got, most in by_part.values()), f"points lost elsewhere: {by_part}"
+    outputs = "\n".join(t.output for t in report.tests if t.part == broken_part)
+    assert feedback in outputs
+    assert "Traceback" not in outputs and "autograder/" not in outputs
+
+
+def assert_full_marks(report: GradeReport) -> None:
+    failed = [(t.name, t.output) for t in report.tests if t.status != "passed"]
+    assert not failed and report.score == report.max_score > 0
