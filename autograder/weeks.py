@@ -42,6 +42,11 @@ WEEKS: dict[str, Week] = {
             "Neurons and layers as matrix multiplication",
             Limits(call_seconds=10, cell_seconds=60, total_seconds=300),
         ),
+        Week(
+            "week3_conv",
+            "Convolution and pooling arithmetic",
+            Limits(call_seconds=20, cell_seconds=60, total_seconds=300),
+        ),
     ]
 }
 

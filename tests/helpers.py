@@ -58,10 +58,13 @@ def scores_by_part(report: GradeReport) -> dict[str, tuple[float, float]]:
     return report.by_part()
 
 
-def assert_loses_only(report: GradeReport, broken_part: str, feedback: str) -> None:
-    """The report lost points in ``broken_part`` only, and that part's feedback contains ``feedback``."""
+def assert_loses_only(report: GradeReport, broken_part: str, feedback: str, also: frozenset[str] = frozenset()) -> None:
+    """The report lost points in ``broken_part`` (and at most the parts in ``also``, which reuse the broken
+    function), and that part's feedback contains ``feedback``."""
     by_part = report.by_part()
     score, maximum = by_part.pop(broken_part)
+    for reusing in also:
+        by_part.pop(reusing)
     assert score < maximum, f"part {broken_part} kept all its points"
     assert all(got == most for got, most in by_part.values()), f"points lost elsewhere: {by_part}"
     outputs = "\n".join(t.output for t in report.tests if t.part == broken_part)
