@@ -44,7 +44,7 @@ def grade_notebook(
     limits = limits_with(limits or chosen.limits, **(overrides or {}))
     if device == "cuda":
         resolve_device(device)  # fail before starting anything when there is no GPU
-    with StudentProcess(code_cells(notebook), limits, device) as process:
+    with StudentProcess(code_cells(notebook), limits, device, hidden=hidden_paths(chosen)) as process:
         process.spawn()
         from autograder.runner import run_graders  # noqa: PLC0415 - torch and pytest load while it boots
         from autograder.student import Student  # noqa: PLC0415
@@ -57,6 +57,11 @@ def grade_notebook(
     report.printed = process.printed
     report.seconds = time.monotonic() - started
     return report
+
+
+def hidden_paths(week: Week) -> list[Path]:
+    """What the student's process must not read: the graders, the solutions, the data the graders own."""
+    return [week.grader_file.parent, week.solution.parent.parent, *week.private_data]
 
 
 def limits_with(base: Limits, **overrides: float | int | None) -> Limits:
@@ -79,7 +84,9 @@ def _cell_notes(outcomes: list[CellOutcome]) -> list[str]:
 
 
 def _process_notes(process: StudentProcess) -> list[str]:
-    notes = []
+    notes = list(process.isolation_notes)
+    if process.process_limit_hit:
+        notes.append(f"the notebook tried to run more than {process.limits.processes} processes (limit processes)")
     if process.restarts:
         notes.append(f"the notebook's process was restarted {process.restarts} time(s) after a crash or time-out")
     if process.output_total > process.limits.output_bytes:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from autograder import framing
 from autograder.notebook import Cell
+from autograder.processes import PidsCgroup, kill_tree
 
 PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
 
@@ -41,6 +42,8 @@ class Limits:
     """How much of what the notebook prints is kept for the report; the rest is counted and dropped."""
     restarts: int = 8
     """How many times a crashed or hung process is replaced before the remaining questions fail."""
+    processes: int = 64
+    """Processes and threads the student's process may have at once (a pids cgroup, where one can be made)."""
 
 
 class StudentError(Exception):
@@ -82,8 +85,19 @@ class _Output(threading.Thread):
 class StudentProcess:
     """The parent's side of the student's process: start, run cells, ask, restart, stop."""
 
-    def __init__(self, cells: list[Cell], limits: Limits, device: str = "cpu", workdir: Path | None = None):
+    def __init__(
+        self,
+        cells: list[Cell],
+        limits: Limits,
+        device: str = "cpu",
+        workdir: Path | None = None,
+        hidden: list[Path] | None = None,
+    ):
         self.cells, self.limits, self.device = cells, limits, device
+        self.hidden = [str(path) for path in hidden or []]
+        self.isolation_notes: list[str] = []
+        self.process_limit_hit = False
+        self._cgroup: PidsCgroup | None = None
         self.outcomes: list[CellOutcome] = []
         self.restarts = 0
         self.generation = 0
@@ -119,14 +133,19 @@ class StudentProcess:
                 if not self._recover():
                     return
                 continue
+            if isinstance(reply.get("isolation"), list) and not self.isolation_notes:
+                self.isolation_notes = [str(note)[:300] for note in reply["isolation"]][:10]
             if reply.get("ok"):
                 outcome.skipped_lines = [str(line) for line in reply.get("skipped", [])][:20]
             else:
                 outcome.error = _error_fields(reply)
 
     def close(self) -> None:
-        """Kill the process group and remove the scratch directory; safe to call twice."""
+        """Kill every process the notebook started and remove the scratch directory; safe to call twice."""
         self._kill()
+        if self._cgroup is not None:
+            self._cgroup.remove()
+            self._cgroup = None
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
@@ -177,6 +196,7 @@ class StudentProcess:
         )
         for fd in (request_r, reply_w, output_w):
             os.close(fd)
+        self._limit_processes(self._proc.pid)
         os.set_blocking(request_w, False)
         self._requests, self._replies = request_w, reply_r
         self._output = _Output(output_r, max(0, self.limits.output_bytes - len(self.output_kept)))
@@ -193,6 +213,7 @@ class StudentProcess:
             PYTHONHASHSEED="0",
             PYTHONDONTWRITEBYTECODE="1",
             MPLBACKEND="Agg",
+            DLGRADE_HIDE=os.pathsep.join(self.hidden),
             DLGRADE_DEVICE=self.device,
             NO_PROXY="*",
             no_proxy="*",
@@ -200,6 +221,18 @@ class StudentProcess:
         if self.device == "cpu":  # "auto" leaves GPUs visible: the grader resolves it while this process boots
             env["CUDA_VISIBLE_DEVICES"] = ""
         return env
+
+    def _limit_processes(self, pid: int) -> None:
+        """Put the new process in a pids cgroup before it runs any student code (it is still importing torch)."""
+        if self._cgroup is None and self.limits.processes > 0:
+            self._cgroup, reason = PidsCgroup.create(self.limits.processes)
+            if reason and reason not in self.isolation_notes:
+                self.isolation_notes.append(reason)
+        if self._cgroup is not None:
+            try:
+                self._cgroup.add(pid)
+            except OSError as exc:
+                self.isolation_notes.append(f"no process limit: {exc}")
 
     def _replay(self) -> None:
         """Start a fresh process and rerun the cells that did not hang or crash the last one."""
@@ -257,10 +290,10 @@ class StudentProcess:
         proc, self._proc = self._proc, None
         if proc is None:
             return None
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        kill_tree(proc.pid)
+        if self._cgroup is not None:
+            self.process_limit_hit = self.process_limit_hit or self._cgroup.hit_limit()
+            self._cgroup.kill_all()
         status = proc.wait()
         for fd in (self._requests, self._replies):
             try:

@@ -34,7 +34,7 @@ class Student:
 
     def put(self, value: Any) -> Remote:
         """Place a value in the student's process and keep a handle to it, e.g. to change it after a call."""
-        remote = self._ask({"op": "put", "value": wire.encode(value)}, _describe(value), want="handle")
+        remote = _expect_remote(self._ask({"op": "put", "value": wire.encode(value)}, _describe(value), want="handle"))
         remote._text = _describe(value)
         return remote
 
@@ -74,7 +74,7 @@ class Remote:
         text = f"{self._text}({_describe_args(args, kwargs)})"
         request = {"op": "call", "target": self._live_target(), "args": self._encode(list(args))}
         request["kwargs"] = self._encode(dict(kwargs))
-        result = self._student._ask(request, text, want="handle")
+        result = _expect_remote(self._student._ask(request, text, want="handle"))
         result._text = text
         return result
 
@@ -115,6 +115,12 @@ class Remote:
 
     def __repr__(self) -> str:
         return self._text
+
+
+def _expect_remote(value: Any) -> Remote:
+    if not isinstance(value, Remote):
+        raise StudentCrashed("the notebook's process answered out of turn (did the code fork?)")
+    return value
 
 
 def _describe(value: Any) -> str:

@@ -21,6 +21,11 @@ class Week:
     limits: Limits = field(default_factory=Limits)
 
     @property
+    def private_data(self) -> list[Path]:
+        """Data only the graders may read (held-out test sets); hidden from the student's process."""
+        return []
+
+    @property
     def grader_file(self) -> Path:
         return PACKAGE_DIR / "graders" / f"{self.name}.py"
 

@@ -1,0 +1,192 @@
+"""Inside the student's process: run the notebook's cells, then answer the grader's questions.
+
+It only ever *answers*: it calls the student's functions on inputs the grader sends and returns what they
+produced. It never sees a reference value or a point, so whatever the student's code does here (patch torch,
+print fake scores, exit) can change answers, never verdicts. ``worker.py`` starts it after isolation.
+"""
+
+from __future__ import annotations
+
+import builtins
+import linecache
+import os
+import random
+import traceback
+from typing import Any
+
+import numpy as np
+import torch
+
+from autograder import wire
+
+_SHELL_PREFIXES = ("%", "!")
+
+
+class _Shell:
+    """Stands in for IPython's shell: magics and ``!commands`` are skipped, never run, while grading."""
+
+    def __init__(self) -> None:
+        self.skipped: list[str] = []
+
+    def run_line_magic(self, name: str, line: str, *_: Any) -> None:
+        self.skipped.append(f"%{name} {line}".strip())
+
+    def run_cell_magic(self, name: str, line: str, cell: str) -> None:
+        self.skipped.append(f"%%{name} {line}".strip())
+
+    def system(self, command: str) -> None:
+        self.skipped.append(f"!{command}")
+
+    getoutput = system
+
+
+class Worker:
+    """Holds the student's namespace and the objects the grader refers to by handle."""
+
+    def __init__(self) -> None:
+        self.shell = _Shell()
+        self.namespace: dict[str, Any] = {
+            "__name__": "__main__",
+            "__builtins__": builtins,
+            "get_ipython": lambda: self.shell,
+        }
+        self.objects: dict[int, Any] = {}
+
+    def handle_for(self, value: Any) -> wire.Handle:
+        handle_id = len(self.objects) + 1
+        self.objects[handle_id] = value
+        text = object.__repr__(value) if isinstance(value, type) else _short_repr(value)
+        return wire.Handle(handle_id, type(value).__name__, text)
+
+    def resolve(self, handle: wire.Handle) -> Any:
+        if handle.id not in self.objects:
+            raise LookupError(f"no object with handle {handle.id}")
+        return self.objects[handle.id]
+
+    def answer(self, request: dict) -> dict:
+        op = request.get("op")
+        if op == "run_cell":
+            return self.run_cell(request["label"], request["source"])
+        if op == "put":
+            return {"ok": True, "value": wire.encode(self.handle_for(wire.decode(request["value"], self.resolve)))}
+        target = self.target(request["target"])
+        if op == "call":
+            args = wire.decode(request.get("args", []), self.resolve)
+            kwargs = wire.decode(request.get("kwargs", {"t": "dict", "v": []}), self.resolve)
+            result = target(*args, **kwargs)
+        elif op == "getattr":
+            result = getattr(target, request["name"])
+        elif op == "setitem":
+            target[wire.decode(request["key"], self.resolve)] = wire.decode(request["value"], self.resolve)
+            result = None
+        elif op == "fetch":
+            result = target
+        else:
+            raise ValueError(f"unknown request {op!r}")
+        if request.get("want") == "handle":
+            return {"ok": True, "value": wire.encode(self.handle_for(result))}
+        return {"ok": True, "value": wire.encode(result, self.handle_for)}
+
+    def target(self, spec: dict) -> Any:
+        if "global" in spec:
+            name = spec["global"]
+            if name not in self.namespace:
+                raise NameError(f"the notebook defines no `{name}`")
+            return self.namespace[name]
+        return self.resolve(wire.Handle(int(spec["handle"])))
+
+    def run_cell(self, label: str, source: str) -> dict:
+        if any(line.lstrip().startswith(_SHELL_PREFIXES) for line in source.splitlines()):
+            source = _python_from_ipython(source)
+        filename = f"<{label}>"
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        before = len(self.shell.skipped)
+        code = compile(source, filename, "exec")
+        exec(code, self.namespace)
+        return {"ok": True, "skipped": self.shell.skipped[before:]}
+
+
+def _python_from_ipython(source: str) -> str:
+    """Rewrite magics and shell lines into calls on ``get_ipython()``, as IPython itself does."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    return TransformerManager().transform_cell(source)
+
+
+def _short_repr(value: Any) -> str:
+    try:
+        text = repr(value)
+    except Exception:  # noqa: BLE001 - a student's __repr__ may raise anything
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def describe_error(exc: BaseException) -> dict:
+    """The error as the student should read it: type, message, and only the frames in their cells."""
+    frames = [frame for frame in traceback.extract_tb(exc.__traceback__) if frame.filename.startswith("<cell")]
+    where = [
+        f"{frame.filename.strip('<>')}, line {frame.lineno}, in {frame.name}: {(frame.line or '').strip()}"
+        for frame in frames[-3:]
+    ]
+    if isinstance(exc, SyntaxError) and exc.filename and exc.filename.startswith("<cell"):
+        where = [f"{exc.filename.strip('<>')}, line {exc.lineno}: {(exc.text or '').strip()}"]
+    message = _short_repr(exc.args[0]) if len(exc.args) == 1 and not isinstance(exc.args[0], str) else str(exc)
+    return {"type": type(exc).__name__, "message": message[:2000], "where": where}
+
+
+def serve(request_fd: int, reply_fd: int, notes: list[str]) -> int:
+    """Answer requests until the grader closes the channel; ``notes`` go back with the first cell's reply."""
+    requests = os.fdopen(request_fd, "rb", buffering=0)
+    replies = os.fdopen(reply_fd, "wb", buffering=0)
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
+    worker = Worker()
+    server = os.getpid()
+    while True:
+        try:
+            request = wire.read_frame(requests.read)
+        except wire.WireError:
+            return 0
+        try:
+            reply = worker.answer(request)
+        except BaseException as exc:  # noqa: BLE001 - SystemExit and KeyboardInterrupt are the student's too
+            reply = {"ok": False, "error": describe_error(exc)}
+        if os.getpid() != server:
+            os._exit(0)  # a fork made by the student's code came back here: only the server answers
+        if server == 1:
+            _end_other_processes()
+        if notes and request.get("op") == "run_cell":
+            reply["isolation"], notes = notes, []
+        try:
+            frame = wire.pack_frame(reply)
+        except (wire.WireError, ValueError, TypeError) as exc:
+            frame = wire.pack_frame({"ok": False, "error": describe_error(exc)})
+        _write_all(replies, frame)
+
+
+def _end_other_processes() -> None:
+    """As PID 1 of the student's own PID namespace, end whatever the last answer started (children, fork bombs).
+
+    kill(-1) from a namespace's init reaches every process in that namespace except the init itself, and
+    nothing outside it.
+    """
+    import signal
+
+    if any(name.isdigit() and name != "1" for name in os.listdir("/proc")):
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except OSError:
+            pass
+    while True:
+        try:
+            if os.waitpid(-1, os.WNOHANG) == (0, 0):
+                break
+        except ChildProcessError:
+            break
+
+
+def _write_all(stream: Any, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[stream.write(view) :]
