@@ -7,6 +7,7 @@ could not be graded at all (missing file, not a notebook, unknown week); 3 if a 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -20,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return args.run(args)
-    except (NotebookError, UnknownWeek, ValueError) as exc:
+    except (NotebookError, UnknownWeek, ValueError, NotADirectoryError) as exc:
         print(f"dlgrade: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -73,6 +74,26 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _batch(args: argparse.Namespace) -> int:
+    """Grade a folder of submissions; print one line per notebook of this shard and where the CSV went."""
+    from autograder.batch import parse_shard, result_file, run_batch  # noqa: PLC0415
+
+    out = args.out or args.submissions.parent / "results"
+    mine, graded = run_batch(
+        args.submissions,
+        out,
+        jobs=args.jobs,
+        shard=parse_shard(args.shard),
+        device=resolve_device(args.device),
+        week=args.week,
+    )
+    for submission in mine:
+        results = json.loads(result_file(out, submission).read_text())
+        print(f"{submission.student:<24} {submission.label:<20} {results['score']:>6g} / {results['max_score']:<6g}")
+    print(f"graded {len(graded)}, {len(mine) - len(graded)} already up to date; scores in {out / 'grades.csv'}")
+    return 0
+
+
 def _weeks(args: argparse.Namespace) -> int:
     for week in WEEKS.values():
         print(f"{week.name:<20} {week.title}")
@@ -101,6 +122,15 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="grade every reference solution and stub, print the scores")
     _device_option(demo)
     demo.set_defaults(run=_demo)
+
+    batch = commands.add_parser("batch", help="grade a folder of submissions (resumable, parallel, shardable)")
+    batch.add_argument("submissions", type=Path, help="submitted/<student>/<week>/*.ipynb, or a flat folder")
+    batch.add_argument("--out", type=Path, help="results folder (default: results/ beside SUBMISSIONS)")
+    batch.add_argument("--jobs", type=int, default=1, help="notebooks graded at once (default: 1)")
+    batch.add_argument("--shard", default="1/1", help="grade share i of n, by student (default: 1/1)")
+    batch.add_argument("--week", choices=list(WEEKS), help="grade every notebook as this week (default: detect)")
+    _device_option(batch)
+    batch.set_defaults(run=_batch)
 
     weeks = commands.add_parser("weeks", help="list the weeks this course grades")
     weeks.set_defaults(run=_weeks)

@@ -1,0 +1,128 @@
+"""Grading at scale, measured in one run on the same notebooks.
+
+Per week (the reference solution as the submission, median of --runs, whole process, wall clock):
+  * dlgrade grade NOTEBOOK
+  * jupyter nbconvert --to notebook --execute NOTEBOOK      (the cost of merely running it)
+  * nbgrader autograde WEEK                                 (one submission in a fresh course directory)
+Then batch throughput: `dlgrade batch` of --count submissions (solutions, stubs and samples of every week, in
+nbgrader's submitted/<student>/<week>/ layout) at --jobs 1 and --jobs 2, each into an empty results folder.
+Prints a table; asserts nothing. Run: .venv/bin/python benchmarks/batch_throughput.py [--runs 3] [--count 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from autograder.weeks import WEEKS  # noqa: E402
+
+BIN = Path(sys.executable).parent
+ENV = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
+
+
+def timed(command: list[str], cwd: Path) -> float:
+    started = time.perf_counter()
+    run = subprocess.run(command, cwd=cwd, env=ENV, capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    if run.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed ({run.returncode}):\n{run.stderr[-3000:]}")
+    return elapsed
+
+
+def nbgrader_course(scratch: Path, week: str) -> Path:
+    """A fresh nbgrader course with one student's submission of ``week`` (the reference solution)."""
+    course = scratch / f"course-{week}"
+    shutil.rmtree(course, ignore_errors=True)
+    (course / "solutions").mkdir(parents=True)
+    shutil.copy(REPO / "nbgrader_config.py", course)
+    shutil.copytree(REPO / "solutions" / week, course / "solutions" / week)
+    timed([str(BIN / "nbgrader"), "generate_assignment", week, "--force"], course)
+    submitted = course / "submitted" / "ada" / week
+    submitted.mkdir(parents=True)
+    shutil.copy(WEEKS[week].solution, submitted / f"{week}.ipynb")
+    return course
+
+
+def per_week(runs: int, scratch: Path) -> None:
+    header = f"{'week':<16} {'dlgrade grade':>14} {'nbconvert --execute':>20} {'nbgrader autograde':>19}"
+    print(f"{header}   (median of {runs}, s)")
+    for name, week in WEEKS.items():
+        grade, execute, autograde = [], [], []
+        for _ in range(runs):
+            grade.append(timed([str(BIN / "dlgrade"), "grade", str(week.solution), "--format", "json"], scratch))
+            execute.append(
+                timed(
+                    [
+                        str(BIN / "jupyter"),
+                        "nbconvert",
+                        "--to",
+                        "notebook",
+                        "--execute",
+                        str(week.solution),
+                        "--output-dir",
+                        str(scratch),
+                        "--output",
+                        f"{name}-executed",
+                    ],
+                    scratch,
+                )
+            )
+            course = nbgrader_course(scratch, name)
+            autograde.append(timed([str(BIN / "nbgrader"), "autograde", name, "--force"], course))
+        g, e, a = (statistics.median(values) for values in (grade, execute, autograde))
+        print(f"{name:<16} {g:>14.2f} {e:>20.2f} {a:>19.2f}   grade/execute {g / e:.2f}, autograde/grade {a / g:.1f}x")
+
+
+def class_folder(scratch: Path, count: int) -> Path:
+    """``count`` submissions cycling through every week's solution, stub and samples."""
+    sources = []
+    for name, week in WEEKS.items():
+        sources += [(name, week.solution), (name, week.stub)]
+        sources += [(name, path) for path in sorted((REPO / "samples" / name).glob("*.ipynb"))]
+    root = scratch / "submitted"
+    shutil.rmtree(root, ignore_errors=True)
+    for number in range(count):
+        name, source = sources[number % len(sources)]
+        target = root / f"student{number:03d}" / name
+        target.mkdir(parents=True)
+        shutil.copy(source, target / f"{name}.ipynb")
+    return root
+
+
+def throughput(count: int, scratch: Path) -> None:
+    root = class_folder(scratch, count)
+    seconds = {}
+    for jobs in (1, 2):
+        out = scratch / f"results-{jobs}"
+        shutil.rmtree(out, ignore_errors=True)
+        seconds[jobs] = timed(
+            [str(BIN / "dlgrade"), "batch", str(root), "--out", str(out), "--jobs", str(jobs)], scratch
+        )
+        print(f"batch of {count}, --jobs {jobs}: {seconds[jobs]:.1f} s, {count / seconds[jobs] * 60:.1f} notebooks/min")
+    print(f"--jobs 2 throughput / --jobs 1 throughput: {seconds[1] / seconds[2]:.2f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3, help="runs per per-week measurement (default: 3)")
+    parser.add_argument("--count", type=int, default=50, help="submissions in the batch (default: 50)")
+    parser.add_argument("--skip-per-week", action="store_true", help="measure batch throughput only")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        if not args.skip_per_week:
+            per_week(args.runs, Path(scratch))
+        throughput(args.count, Path(scratch))
+
+
+if __name__ == "__main__":
+    main()
