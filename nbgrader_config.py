@@ -15,3 +15,11 @@ c.CourseDirectory.course_id = "dl-course"
 # Stubs carry no outputs and keep the notebook's own metadata (dlgrade.week tells the grader which week it is).
 c.ClearOutput.enabled = True
 c.GenerateAssignment.create_assignment = True
+
+# nbgrader stops any cell after 30 s by default and scores the rest of a timed-out test cell zero. The hidden
+# test cells run the week's graders (a few seconds; training checks in later weeks take longer), so allow more.
+c.Execute.timeout = 300
+
+# Feedback is the autograded notebook as HTML. Hidden test cells hold only a call to the graders
+# (`grade_part("week", "part")`), and their output is the graders' feedback, which names inputs by shape only,
+# so nothing of the hidden inputs or reference values reaches a student through feedback.

@@ -21,6 +21,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from autograder import __version__
+from autograder.gradebook import CourseRecords, read_gradebook, submission_timestamp
 from autograder.report import GradeReport, to_gradescope
 from autograder.weeks import WEEKS, UnknownWeek, get_week
 
@@ -128,8 +129,10 @@ def run_batch(
     shard: tuple[int, int] = (1, 1),
     device: str = "cpu",
     week: str | None = None,
+    gradebook: str | None = None,
 ) -> tuple[list[Submission], list[Submission]]:
     """Grade what is missing or changed in this shard; returns (all submissions of the shard, those graded now)."""
+    records = read_gradebook(gradebook) if gradebook else None
     mine = [s for s in find_submissions(root, week) if in_shard(s, *shard)]
     todo = [s for s in mine if not is_current(out, s)]
     progress = tqdm(total=len(todo), desc="grading", unit="notebook", file=sys.stderr, disable=not todo)
@@ -145,12 +148,17 @@ def run_batch(
                 future.result()
                 progress.update()
     progress.close()
-    write_csv(out, mine)
+    write_csv(out, mine, records)
     return mine, todo
 
 
-def write_csv(out: Path, submissions: list[Submission]) -> Path:
-    """``OUT/grades.csv`` in nbgrader's export format, one row per graded notebook."""
+def write_csv(out: Path, submissions: list[Submission], records: CourseRecords | None = None) -> Path:
+    """``OUT/grades.csv`` in nbgrader's export format, one row per graded notebook.
+
+    With nbgrader's gradebook (``records``) the names, e-mails, due dates and submission times are filled in as
+    ``nbgrader export`` fills them; dlgrade applies no late penalty, so that column is always 0.
+    """
+    records = records or CourseRecords()
     rows = []
     for submission in submissions:
         try:
@@ -161,10 +169,14 @@ def write_csv(out: Path, submissions: list[Submission]) -> Path:
         rows.append(
             {
                 "assignment": week,
+                "duedate": records.duedates.get(week, ""),
+                "timestamp": submission_timestamp(submission.path) if records.students else "",
                 "student_id": submission.student,
-                "raw_score": results["score"],
-                "score": results["score"],
-                "max_score": results["max_score"],
+                **records.students.get(submission.student, {}),
+                "raw_score": float(results["score"]),
+                "late_submission_penalty": 0.0,
+                "score": float(results["score"]),
+                "max_score": float(results["max_score"]),
             }
         )
     target = out / "grades.csv"
@@ -182,3 +194,4 @@ def _safe(name: str) -> str:
     """A path component that cannot climb out of the results folder."""
     cleaned = "".join(c if c.isalnum() or c in "-_." else "_" for c in name).strip(".")
     return cleaned or "_"
+

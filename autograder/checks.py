@@ -91,14 +91,16 @@ def expect_close(
         fail(message + (f": {hint}" if hint else ""))
     rtol = default_rtol if rtol is None else rtol
     atol = default_atol if atol is None else atol
-    if bool(torch.isclose(got, want, rtol=rtol, atol=atol).all()):
+    close = torch.isclose(got, want, rtol=rtol, atol=atol)
+    if bool(close.all()):
         return
-    message = f"{what}: values differ from the expected ones"
+    # Feedback names the student's own value and how far off it is, never the reference: inputs are hidden.
+    message = f"{what}: {int((~close).sum())} of {close.numel()} values differ from the reference"
     if got.numel() and got.is_floating_point():
         diff = (got - want).abs().nan_to_num(nan=float("inf"))
         index = tuple(int(i) for i in torch.unravel_index(diff.argmax(), diff.shape))
-        message += f" (largest difference {diff.max().item():.4g} at index {index}: got "
-        message += f"{got[index].item():.6g}, expected {want[index].item():.6g})"
+        largest, yours = diff.max().item(), got[index].item()
+        message += f" (largest difference {largest:.4g}, at index {index}, where yours is {yours:.6g})"
     hint = diagnose(got, hints or {})
     fail(message + (f": {hint}" if hint else ""))
 

@@ -86,6 +86,7 @@ def _batch(args: argparse.Namespace) -> int:
         shard=parse_shard(args.shard),
         device=resolve_device(args.device),
         week=args.week,
+        gradebook=args.gradebook,
     )
     for submission in mine:
         results = json.loads(result_file(out, submission).read_text())
@@ -129,6 +130,11 @@ def _parser() -> argparse.ArgumentParser:
     batch.add_argument("--jobs", type=int, default=1, help="notebooks graded at once (default: 1)")
     batch.add_argument("--shard", default="1/1", help="grade share i of n, by student (default: 1/1)")
     batch.add_argument("--week", choices=list(WEEKS), help="grade every notebook as this week (default: detect)")
+    batch.add_argument(
+        "--gradebook",
+        metavar="DB_URL",
+        help="nbgrader's database (e.g. sqlite:///gradebook.db): fill names, e-mails and dates into the CSV",
+    )
     _device_option(batch)
     batch.set_defaults(run=_batch)
 

@@ -10,6 +10,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from autograder.locked_cells import restore_locked_cells
 from autograder.notebook import code_cells, declared_week, read_notebook
 from autograder.report import GradeReport
 from autograder.sandbox import CellOutcome, Limits, StudentProcess
@@ -41,6 +42,7 @@ def grade_notebook(
     notebook = read_notebook(path)
     chosen: Week = get_week(week) if week else detect_week(path, declared_week(notebook))
     report = GradeReport(notebook=str(path), week=chosen.name)
+    edits = restore_locked_cells(notebook, read_notebook(chosen.stub)) if chosen.stub.is_file() else []
     limits = limits_with(limits or chosen.limits, **(overrides or {}))
     if device == "cuda":
         resolve_device(device)  # fail before starting anything when there is no GPU
@@ -53,7 +55,7 @@ def grade_notebook(
         process.device = device
         process.run_cells()
         report.tests = run_graders(chosen.grader_file, Student(process), device)
-    report.notes = _cell_notes(process.outcomes) + _process_notes(process)
+    report.notes = edits + _cell_notes(process.outcomes) + _process_notes(process)
     report.printed = process.printed
     report.seconds = time.monotonic() - started
     return report

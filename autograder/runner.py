@@ -26,8 +26,8 @@ _EMPTY_INI = Path(__file__).with_name("graders") / "pytest.ini"
 class _Collector:
     """A pytest plugin: provides the ``student`` fixture and records each test's outcome."""
 
-    def __init__(self, student: Student | None, device: str):
-        self._student, self._device = student, device
+    def __init__(self, student: Student | None, device: str, parts: set[str] | None = None):
+        self._student, self._device, self._parts = student, device, parts
         self.results: dict[str, TestResult] = {}
         self.collection_errors: list[str] = []
 
@@ -45,7 +45,11 @@ class _Collector:
         config.addinivalue_line("markers", "points(n): points a grader test is worth")
         config.addinivalue_line("markers", "part(grade_id): the notebook part a grader test belongs to")
 
-    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        if self._parts is not None:
+            chosen = [item for item in items if _part_of(item) in self._parts]
+            config.hook.pytest_deselected(items=[item for item in items if item not in chosen])
+            items[:] = chosen
         for item in items:
             points = item.get_closest_marker("points")
             part = item.get_closest_marker("part")
@@ -75,9 +79,11 @@ class _Collector:
             result.output = "not graded here: " + _skip_reason(report)
 
 
-def run_graders(grader_file: Path, student: Student | None, device: str = "cpu") -> list[TestResult]:
-    """Every test in ``grader_file`` with its points, in the order the file defines them."""
-    return _run(grader_file, student, device, [])
+def run_graders(
+    grader_file: Path, student: Student | None, device: str = "cpu", parts: set[str] | None = None
+) -> list[TestResult]:
+    """Every test in ``grader_file`` (or only those of ``parts``) with its points, in the file's order."""
+    return _run(grader_file, student, device, [], parts)
 
 
 def grader_points(grader_file: Path) -> dict[str, float]:
@@ -88,8 +94,10 @@ def grader_points(grader_file: Path) -> dict[str, float]:
     return points
 
 
-def _run(grader_file: Path, student: Student | None, device: str, extra: list[str]) -> list[TestResult]:
-    collector = _Collector(student, device)
+def _run(
+    grader_file: Path, student: Student | None, device: str, extra: list[str], parts: set[str] | None = None
+) -> list[TestResult]:
+    collector = _Collector(student, device, parts)
     args = [
         *extra,
         str(grader_file),
@@ -132,6 +140,11 @@ def _feedback(excinfo: pytest.ExceptionInfo | None) -> tuple[str, bool]:
 def _skip_reason(report: pytest.TestReport) -> str:
     longrepr = report.longrepr
     return str(longrepr[2]).removeprefix("Skipped: ") if isinstance(longrepr, tuple) else str(longrepr)
+
+
+def _part_of(item: pytest.Item) -> str | None:
+    marker = item.get_closest_marker("part")
+    return str(marker.args[0]) if marker is not None else None
 
 
 def _title(item: pytest.Item) -> str:

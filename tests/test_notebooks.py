@@ -29,15 +29,23 @@ def test_notebooks_are_committed_without_outputs(path):
 
 
 @pytest.mark.parametrize("week", list(WEEKS))
-def test_self_check_points_equal_hidden_grader_points(week):
-    """Does each part's self-check cell promise exactly the points its hidden graders award?"""
+def test_hidden_test_cells_promise_the_hidden_graders_points(week):
+    """Does each part's nbgrader test cell carry exactly the points its hidden graders award, and call them?"""
     notebook = nbformat.read(WEEKS[week].solution, as_version=4)
-    promised = {
-        cell.metadata.nbgrader["grade_id"].removeprefix("check_"): float(cell.metadata.nbgrader["points"])
+    test_cells = [
+        cell
         for cell in notebook.cells
         if cell.metadata.get("nbgrader", {}).get("grade") and not cell.metadata.nbgrader.get("solution")
+    ]
+    promised = {
+        cell.metadata.nbgrader["grade_id"].removeprefix("grade_"): float(cell.metadata.nbgrader["points"])
+        for cell in test_cells
     }
     assert promised == grader_points(WEEKS[week].grader_file)
+    for cell in test_cells:
+        part = cell.metadata.nbgrader["grade_id"].removeprefix("grade_")
+        assert f'grade_part("{week}", "{part}")' in cell.source
+        assert cell.source.index("### BEGIN HIDDEN TESTS") < cell.source.index("grade_part(")
 
 
 @pytest.mark.parametrize("week", list(WEEKS))

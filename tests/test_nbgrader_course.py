@@ -1,0 +1,233 @@
+"""The repository as an nbgrader course, driven through the real nbgrader CLI from generate to export.
+
+A class of four: a correct student, a partial one, one who handed in the stub untouched, and one with the partial
+answers who also rewrote the read-only self-check and hidden test cells to claim the points. Week 1 goes through
+nbgrader's exchange (release, fetch, submit, collect); weeks 2 and 3 are dropped into ``submitted/`` as an LMS
+download would be. Then ``nbgrader autograde``, ``generate_feedback`` and ``export``, and ``dlgrade batch`` on the
+same folder: both must give the same points for every part of every notebook, and the same CSV.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from helpers import replace_function
+
+from autograder.runner import grader_points
+from autograder.weeks import REPO_DIR, WEEKS, get_week
+
+pytestmark = pytest.mark.slow
+
+STUDENTS = {"ada": "correct", "bo": "partial", "cy": "empty", "dee": "tamperer"}
+NAMES = {"ada": ("Ada", "Lovelace"), "bo": ("Bo", "Diddley"), "cy": ("Cy", "Young"), "dee": ("Dee", "Dee")}
+EXCHANGE_WEEK = "week1_tensors"
+
+# The partial answers: which parts are attempted, and one realistic slip among them (weeks 2 and 3; week 1 uses
+# the committed sample, whose slips are inside parts).
+PARTIAL = {
+    "week2_linear": (
+        {"neuron", "linear", "activations"},
+        {"sigmoid": "def sigmoid(x):\n    return 1 / (1 + torch.exp(x))"},
+    ),
+    "week3_conv": (
+        {"output_size", "shapes", "naive_conv", "pooling"},
+        {"max_pool2d": "def max_pool2d(x, k):\n    return x.unfold(2, k, k).unfold(3, k, k).mean(dim=(-2, -1))"},
+    ),
+}
+TAMPERED_TEST_CELL = "print('All tests passed!')\n2.0"
+
+
+def nbgrader(course: Path, *args: str, cwd: Path | None = None) -> str:
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    run = subprocess.run(
+        [sys.executable, "-m", "nbgrader", *args],
+        cwd=cwd or course,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 0, f"nbgrader {' '.join(args)} failed:\n{run.stdout[-2000:]}\n{run.stderr[-3000:]}"
+    return run.stdout + run.stderr
+
+
+def released(course: Path, week: str) -> nbformat.NotebookNode:
+    return nbformat.read(course / "assignments" / week / f"{week}.ipynb", as_version=4)
+
+
+def answered(stub: nbformat.NotebookNode, week: str, parts: set[str] | None) -> nbformat.NotebookNode:
+    """The released stub with the solution's answer to each part in ``parts`` (None: every part)."""
+    solution = nbformat.read(get_week(week).solution, as_version=4)
+    answers = {c.metadata.nbgrader["grade_id"]: c.source for c in solution.cells if _meta(c).get("solution")}
+    notebook = nbformat.from_dict(json.loads(json.dumps(stub)))
+    for cell in notebook.cells:
+        grade_id = _meta(cell).get("grade_id")
+        if _meta(cell).get("solution") and (parts is None or grade_id in parts):
+            cell.source = answers[grade_id]
+    return notebook
+
+
+def student_notebook(course: Path, week: str, kind: str) -> nbformat.NotebookNode:
+    stub = released(course, week)
+    if kind == "correct":
+        return answered(stub, week, None)
+    if kind == "empty":
+        return stub
+    if week == "week1_tensors":
+        notebook = nbformat.read(REPO_DIR / "samples" / week / "student_partial.ipynb", as_version=4)
+    else:
+        parts, slips = PARTIAL[week]
+        notebook = answered(stub, week, parts)
+        for name, source in slips.items():
+            replace_function(notebook, name, source)
+    if kind == "tamperer":
+        for cell in notebook.cells:
+            meta = _meta(cell)
+            if meta.get("locked") and cell.cell_type == "code" and meta["grade_id"] != "imports":
+                cell.source = TAMPERED_TEST_CELL
+                if meta.get("grade"):
+                    meta["points"] = 100
+    return notebook
+
+
+def _meta(cell: nbformat.NotebookNode) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory) -> Path:
+    """A fresh course directory with this repository's config and solutions, taken through autograde."""
+    course = tmp_path_factory.mktemp("course")
+    exchange = course / "exchange"
+    exchange.mkdir()
+    shutil.copy(REPO_DIR / "nbgrader_config.py", course)
+    shutil.copytree(REPO_DIR / "solutions", course / "solutions")
+    roster = course / "students.csv"
+    roster.write_text("id,first_name,last_name\n" + "".join(f"{s},{f},{la}\n" for s, (f, la) in NAMES.items()))
+    nbgrader(course, "db", "student", "import", str(roster))
+    for week in WEEKS:
+        nbgrader(course, "generate_assignment", week)
+
+    exchange_flag = f"--Exchange.root={exchange}"
+    nbgrader(course, "release_assignment", EXCHANGE_WEEK, exchange_flag)
+    for student, kind in STUDENTS.items():
+        home = course / "home" / student
+        home.mkdir(parents=True)
+        nbgrader(course, "fetch_assignment", EXCHANGE_WEEK, "--course", "dl-course", exchange_flag, cwd=home)
+        fetched = home / EXCHANGE_WEEK / f"{EXCHANGE_WEEK}.ipynb"
+        nbformat.write(student_notebook(course, EXCHANGE_WEEK, kind), fetched)
+        submit = ("submit", EXCHANGE_WEEK, "--course", "dl-course", "--student", student, exchange_flag)
+        nbgrader(course, *submit, cwd=home)
+    nbgrader(course, "collect", EXCHANGE_WEEK, exchange_flag)
+
+    for week in WEEKS:
+        if week == EXCHANGE_WEEK:
+            continue
+        for student, kind in STUDENTS.items():
+            folder = course / "submitted" / student / week
+            folder.mkdir(parents=True)
+            nbformat.write(student_notebook(course, week, kind), folder / f"{week}.ipynb")
+    for week in WEEKS:
+        nbgrader(course, "autograde", week)
+        nbgrader(course, "generate_feedback", week)
+    nbgrader(course, "export", "--to", str(course / "nbgrader_grades.csv"))
+    return course
+
+
+@pytest.fixture(scope="module")
+def dlgrade_out(course: Path) -> Path:
+    out = course / "dlgrade_results"
+    run = subprocess.run(
+        [sys.executable, "-m", "autograder", "batch", str(course / "submitted"), "--out", str(out), "--jobs", "2"]
+        + ["--gradebook", f"sqlite:///{course / 'gradebook.db'}"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    return out
+
+
+def gradebook_parts(course: Path, week: str, student: str) -> dict[str, float]:
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        notebook = gradebook.find_submission_notebook(week, week, student)
+        return {grade.name.removeprefix("grade_"): float(grade.score) for grade in notebook.grades}
+
+
+def dlgrade_parts(out: Path, week: str, student: str) -> dict[str, float]:
+    results = json.loads((out / student / week / "results.json").read_text())
+    parts: dict[str, float] = {}
+    for test in results["tests"]:
+        parts[test["tags"][0]] = parts.get(test["tags"][0], 0.0) + float(test["score"])
+    return parts
+
+
+@pytest.mark.parametrize("week", list(WEEKS))
+@pytest.mark.parametrize("student", list(STUDENTS))
+def test_nbgrader_and_dlgrade_agree_on_every_part(course, dlgrade_out, week, student):
+    """Does nbgrader's gradebook hold exactly dlgrade's points for each part of this student's notebook?"""
+    ours = dlgrade_parts(dlgrade_out, week, student)
+    assert gradebook_parts(course, week, student) == ours
+    total, maximum = sum(ours.values()), json.loads((dlgrade_out / student / week / "results.json").read_text())
+    kind = STUDENTS[student]
+    if kind == "correct":
+        assert total == maximum["max_score"] > 0
+    elif kind == "empty":
+        assert total == 0
+    else:
+        assert 0 < total < maximum["max_score"]
+
+
+@pytest.mark.parametrize("week", list(WEEKS))
+def test_tampered_test_cells_earn_nothing_and_are_reported(course, dlgrade_out, week):
+    """Does rewriting the test cells to claim points score exactly the honest partial answers, and get reported?"""
+    assert gradebook_parts(course, week, "dee") == gradebook_parts(course, week, "bo")
+    results = json.loads((dlgrade_out / "dee" / week / "results.json").read_text())
+    assert "read-only cell `grade_" in results["output"] and "was edited" in results["output"]
+    honest = json.loads((dlgrade_out / "bo" / week / "results.json").read_text())
+    assert "was edited" not in honest["output"]
+
+
+def test_feedback_shows_scores_and_reveals_no_hidden_graders(course):
+    """Is there an HTML feedback page per student and week, with the graders' messages but not their code?"""
+    grader_sources = {week: get_week(week).grader_file.read_text() for week in WEEKS}
+    for student in STUDENTS:
+        for week in WEEKS:
+            page = _text((course / "feedback" / student / week / f"{week}.html").read_text())
+            assert "grade_part(" in page  # the hidden cell is only a call
+            assert f"{next(iter(grader_points(get_week(week).grader_file)))}: " in page  # and its feedback
+            for line in grader_sources[week].splitlines():
+                if "torch.tensor(" in line and "expected" in line:
+                    assert line.strip() not in page
+            assert "def test_" not in page and "autograder.checks" not in page
+    partial = _text((course / "feedback" / "bo" / "week1_tensors" / "week1_tensors.html").read_text())
+    assert "use the tensor's own element_size()" in partial
+
+
+def _text(page: str) -> str:
+    """What a reader of the HTML sees: tags (syntax highlighting included) removed, entities decoded."""
+    return html.unescape(re.sub(r"<[^>]+>", "", page))
+
+
+def test_nbgrader_export_and_dlgrade_batch_write_the_same_csv(course, dlgrade_out):
+    """Do nbgrader's CSV export and dlgrade's batch CSV hold the same rows, names and scores included?"""
+
+    def rows(path: Path) -> list[dict[str, str]]:
+        with path.open(newline="") as handle:
+            return sorted(csv.DictReader(handle), key=lambda row: (row["assignment"], row["student_id"]))
+
+    theirs, ours = rows(course / "nbgrader_grades.csv"), rows(dlgrade_out / "grades.csv")
+    assert len(theirs) == len(WEEKS) * len(STUDENTS)
+    assert ours == theirs
