@@ -15,7 +15,7 @@ import multiprocessing
 import os
 import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tqdm import tqdm
@@ -111,8 +111,8 @@ def grade_submission(submission: Submission, out: Path, device: str) -> dict:
         report = grade_notebook(submission.path, week=submission.week, device=device)
         results = to_gradescope(report)
     except (NotebookError, UnknownWeek) as exc:
-        report = GradeReport(notebook=str(submission.path), week=submission.week or "unknown")
-        results = dict(to_gradescope(report), output=f"not graded: {exc}")
+        report = _not_graded(submission, f"not graded: {exc}")
+        results = to_gradescope(report)
     results["extra_data"].update(student=submission.student, fingerprint=fingerprint(submission))
     target = result_file(out, submission)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -190,8 +190,25 @@ def write_csv(out: Path, submissions: list[Submission], records: CourseRecords |
     return target
 
 
+def _not_graded(submission: Submission, reason: str) -> GradeReport:
+    """Every test of the week at 0 with the reason, so the student sees 0 out of the right total, part by part."""
+    from autograder.runner import grader_tests  # noqa: PLC0415
+
+    report = GradeReport(notebook=str(submission.path), week=submission.week or "unknown", notes=[reason])
+    if submission.week in WEEKS:
+        report.tests = [replace(test, output=reason) for test in grader_tests(get_week(submission.week).grader_file)]
+    return report
+
+
 def _safe(name: str) -> str:
     """A path component that cannot climb out of the results folder."""
     cleaned = "".join(c if c.isalnum() or c in "-_." else "_" for c in name).strip(".")
     return cleaned or "_"
 
+
+def merge_results(out: Path) -> Path:
+    """``OUT/grades.csv`` from every ``OUT/<student>/<week>/results.json`` (e.g. the artifacts of all shards)."""
+    found = [
+        Submission(path.parent.parent.name, path, path.parent.name) for path in sorted(out.glob("*/*/results.json"))
+    ]
+    return write_csv(out, found)

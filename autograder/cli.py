@@ -12,8 +12,10 @@ import sys
 from pathlib import Path
 
 from autograder import report as formats
+from autograder.classroom_cli import add_commands
 from autograder.grade import grade_notebook, resolve_device
 from autograder.notebook import NotebookError
+from autograder.student_repo import ExportError
 from autograder.weeks import WEEKS, UnknownWeek
 
 
@@ -21,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return args.run(args)
-    except (NotebookError, UnknownWeek, ValueError, NotADirectoryError) as exc:
+    except (NotebookError, UnknownWeek, ValueError, NotADirectoryError, ExportError) as exc:
         print(f"dlgrade: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -140,6 +142,7 @@ def _parser() -> argparse.ArgumentParser:
 
     weeks = commands.add_parser("weeks", help="list the weeks this course grades")
     weeks.set_defaults(run=_weeks)
+    add_commands(commands)
     return parser
 
 

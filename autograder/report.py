@@ -81,6 +81,25 @@ def to_gradescope(report: GradeReport) -> dict:
     }
 
 
+def from_gradescope(results: dict) -> GradeReport:
+    """A report back from its results.json (to render it again, e.g. as Markdown for a check run)."""
+    extra = results.get("extra_data", {})
+    report = GradeReport(notebook=str(extra.get("notebook", "")), week=str(extra.get("week", "")))
+    report.tests = [
+        TestResult(
+            name=str(test.get("name", "")),
+            part=str((test.get("tags") or [""])[0]),
+            max_score=float(test.get("max_score", 0)),
+            score=float(test.get("score", 0)),
+            output=str(test.get("output", "")),
+        )
+        for test in results.get("tests", [])
+    ]
+    report.notes = [line for line in str(results.get("output", "")).splitlines() if line]
+    report.seconds = float(results.get("execution_time", 0.0))
+    return report
+
+
 def to_json(report: GradeReport) -> str:
     return json.dumps(to_gradescope(report), indent=2) + "\n"
 

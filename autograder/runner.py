@@ -86,10 +86,15 @@ def run_graders(
     return _run(grader_file, student, device, [], parts)
 
 
+def grader_tests(grader_file: Path) -> list[TestResult]:
+    """Every test in ``grader_file`` with its part and points, unscored (collection alone, nothing is run)."""
+    return _run(grader_file, None, "cpu", ["--collect-only"])
+
+
 def grader_points(grader_file: Path) -> dict[str, float]:
     """Points per part in ``grader_file``, from collection alone (nothing is run)."""
     points: dict[str, float] = {}
-    for test in _run(grader_file, None, "cpu", ["--collect-only"]):
+    for test in grader_tests(grader_file):
         points[test.part] = points.get(test.part, 0.0) + test.max_score
     return points
 

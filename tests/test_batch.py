@@ -67,7 +67,7 @@ def test_batch_writes_results_and_csv(tmp_path):
         row["student_id"]: (float(row["score"]), float(row["max_score"]))
         for row in csv.DictReader((out / "grades.csv").open())
     }
-    assert scores == {"ada": (25, 25), "bob": (0, 25), "cy": (15, 25), "dee": (0, 0)}
+    assert scores == {"ada": (25, 25), "bob": (0, 25), "cy": (15, 25), "dee": (0, 25)}
     dee = json.loads((out / "dee" / WEEK.name / "results.json").read_text())
     assert dee["output"].startswith("not graded: ") and "invalid JSON" in dee["output"]
     assert json.loads((out / "ada" / WEEK.name / "results.json").read_text())["extra_data"]["student"] == "ada"
