@@ -142,7 +142,7 @@ def run_batch(
             progress.update()
     else:
         context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_one_thread_each) as pool:
             futures = [pool.submit(grade_submission, s, out, device) for s in todo]
             for future in as_completed(futures):
                 future.result()
@@ -150,6 +150,18 @@ def run_batch(
     progress.close()
     write_csv(out, mine, records)
     return mine, todo
+
+
+def _one_thread_each() -> None:
+    """With several notebooks at once, each process computes on one thread: N jobs on N cores, not N x N threads.
+
+    The student's process inherits OMP_NUM_THREADS; set it yourself to override.
+    """
+    if "OMP_NUM_THREADS" not in os.environ:
+        os.environ["OMP_NUM_THREADS"] = "1"
+        import torch  # noqa: PLC0415
+
+        torch.set_num_threads(1)
 
 
 def write_csv(out: Path, submissions: list[Submission], records: CourseRecords | None = None) -> Path:

@@ -1,15 +1,21 @@
-"""Grading cost per week, beside the cost of merely executing the same notebook.
+"""Grading at scale, measured in one run on the same notebooks.
 
-For each week's reference solution, times (whole process, wall clock, median of --runs):
-  * `dlgrade grade NOTEBOOK --format json`
-  * `jupyter nbconvert --to notebook --execute NOTEBOOK` (what running it in Jupyter costs)
-Prints a table; asserts nothing. Run: .venv/bin/python benchmarks/grading_cost.py [--runs 5] [--weeks ...]
+Per week (a correct submission: the released stub with the solution's answers; median of --runs, whole process,
+wall clock):
+  * dlgrade grade NOTEBOOK
+  * jupyter nbconvert --to notebook --execute NOTEBOOK      (the cost of merely running it)
+  * nbgrader autograde WEEK                                 (one submission in a fresh course directory)
+Then batch throughput: `dlgrade batch` of --count submissions (correct answers, stubs and samples of every week,
+in nbgrader's submitted/<student>/<week>/ layout) at --jobs 1 and --jobs 2, each into an empty results folder.
+Prints a table; asserts nothing. Run from the repository root:
+    PATH=$PWD/.venv/bin:$PATH .venv/bin/python benchmarks/grading_cost.py [--runs 3] [--count 50]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -17,58 +23,128 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import nbformat  # noqa: E402
 
 from autograder.weeks import WEEKS  # noqa: E402
 
 BIN = Path(sys.executable).parent
+ENV = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
 
 
 def timed(command: list[str], cwd: Path) -> float:
-    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
     started = time.perf_counter()
-    run = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
+    run = subprocess.run(command, cwd=cwd, env=ENV, capture_output=True, text=True)
     elapsed = time.perf_counter() - started
     if run.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed:\n{run.stderr[-2000:]}")
+        raise SystemExit(f"{' '.join(command)} failed ({run.returncode}):\n{run.stderr[-3000:]}")
     return elapsed
+
+
+def correct_submission(scratch: Path, week: str) -> Path:
+    """What a student who got everything right hands in: the released stub, every answer cell filled in."""
+    solution = nbformat.read(WEEKS[week].solution, as_version=4)
+    answers = {c.metadata.nbgrader["grade_id"]: c.source for c in solution.cells if _answer(c)}
+    notebook = nbformat.read(WEEKS[week].stub, as_version=4)
+    for cell in notebook.cells:
+        if _answer(cell):
+            cell.source = answers[cell.metadata.nbgrader["grade_id"]]
+    path = scratch / f"{week}-correct" / f"{week}.ipynb"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook, path)
+    return path
+
+
+def _answer(cell: nbformat.NotebookNode) -> bool:
+    return bool(cell.get("metadata", {}).get("nbgrader", {}).get("solution"))
+
+
+def nbgrader_course(scratch: Path, week: str) -> Path:
+    """A fresh nbgrader course with one student's submission of ``week`` (the reference solution)."""
+    course = scratch / f"course-{week}"
+    shutil.rmtree(course, ignore_errors=True)
+    (course / "solutions").mkdir(parents=True)
+    shutil.copy(REPO / "nbgrader_config.py", course)
+    shutil.copytree(REPO / "solutions" / week, course / "solutions" / week)
+    timed([str(BIN / "nbgrader"), "generate_assignment", week, "--force"], course)
+    submitted = course / "submitted" / "ada" / week
+    submitted.mkdir(parents=True)
+    shutil.copy(correct_submission(scratch, week), submitted / f"{week}.ipynb")
+    return course
+
+
+def per_week(runs: int, scratch: Path) -> None:
+    header = f"{'week':<16} {'dlgrade grade':>14} {'nbconvert --execute':>20} {'nbgrader autograde':>19}"
+    print(f"{header}   (median of {runs}, s)")
+    for name in WEEKS:
+        grade, execute, autograde = [], [], []
+        submission = correct_submission(scratch, name)
+        for _ in range(runs):
+            grade.append(timed([str(BIN / "dlgrade"), "grade", str(submission), "--format", "json"], scratch))
+            execute.append(
+                timed(
+                    [
+                        str(BIN / "jupyter"),
+                        "nbconvert",
+                        "--to",
+                        "notebook",
+                        "--execute",
+                        str(submission),
+                        "--output-dir",
+                        str(scratch),
+                        "--output",
+                        f"{name}-executed",
+                    ],
+                    scratch,
+                )
+            )
+            course = nbgrader_course(scratch, name)
+            autograde.append(timed([str(BIN / "nbgrader"), "autograde", name, "--force"], course))
+        g, e, a = (statistics.median(values) for values in (grade, execute, autograde))
+        print(f"{name:<16} {g:>14.2f} {e:>20.2f} {a:>19.2f}   grade/execute {g / e:.2f}, autograde/grade {a / g:.1f}x")
+
+
+def class_folder(scratch: Path, count: int) -> Path:
+    """``count`` submissions cycling through every week's correct answers, stub and samples."""
+    sources = []
+    for name, week in WEEKS.items():
+        sources += [(name, correct_submission(scratch, name)), (name, week.stub)]
+        sources += [(name, path) for path in sorted((REPO / "samples" / name).glob("*.ipynb"))]
+    root = scratch / "submitted"
+    shutil.rmtree(root, ignore_errors=True)
+    for number in range(count):
+        name, source = sources[number % len(sources)]
+        target = root / f"student{number:03d}" / name
+        target.mkdir(parents=True)
+        shutil.copy(source, target / f"{name}.ipynb")
+    return root
+
+
+def throughput(count: int, scratch: Path) -> None:
+    root = class_folder(scratch, count)
+    seconds = {}
+    for jobs in (1, 2):
+        out = scratch / f"results-{jobs}"
+        shutil.rmtree(out, ignore_errors=True)
+        seconds[jobs] = timed(
+            [str(BIN / "dlgrade"), "batch", str(root), "--out", str(out), "--jobs", str(jobs)], scratch
+        )
+        print(f"batch of {count}, --jobs {jobs}: {seconds[jobs]:.1f} s, {count / seconds[jobs] * 60:.1f} notebooks/min")
+    print(f"--jobs 2 throughput / --jobs 1 throughput: {seconds[1] / seconds[2]:.2f}x")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5, help="runs per measurement (default: 5)")
-    parser.add_argument("--weeks", nargs="*", default=list(WEEKS), help="weeks to measure (default: all)")
+    parser.add_argument("--runs", type=int, default=3, help="runs per per-week measurement (default: 3)")
+    parser.add_argument("--count", type=int, default=50, help="submissions in the batch (default: 50)")
+    parser.add_argument("--skip-per-week", action="store_true", help="measure batch throughput only")
     args = parser.parse_args()
-    print(f"{'week':<20} {'dlgrade grade':>15} {'nbconvert --execute':>21} {'ratio':>7}   (median of {args.runs}, s)")
     with tempfile.TemporaryDirectory() as scratch:
-        for name in args.weeks:
-            notebook = WEEKS[name].solution
-            grade_times, execute_times = [], []
-            for _ in range(args.runs):  # interleaved, so drift in machine load hits both alike
-                grade_times.append(
-                    timed([str(BIN / "dlgrade"), "grade", str(notebook), "--format", "json"], Path(scratch))
-                )
-                execute_times.append(
-                    timed(
-                        [
-                            str(BIN / "jupyter"),
-                            "nbconvert",
-                            "--to",
-                            "notebook",
-                            "--execute",
-                            str(notebook),
-                            "--output-dir",
-                            scratch,
-                            "--output",
-                            f"{name}-executed",
-                        ],
-                        Path(scratch),
-                    )
-                )
-            grading, executing = statistics.median(grade_times), statistics.median(execute_times)
-            print(f"{name:<20} {grading:>15.2f} {executing:>21.2f} {grading / executing:>7.2f}")
-            runs = f"grade {[round(t, 2) for t in grade_times]}, execute {[round(t, 2) for t in execute_times]}"
-            print(f"{'':<20} runs: {runs}")
+        if not args.skip_per_week:
+            per_week(args.runs, Path(scratch))
+        throughput(args.count, Path(scratch))
 
 
 if __name__ == "__main__":

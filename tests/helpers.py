@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import copy
 import textwrap
 from pathlib import Path
 
@@ -48,6 +49,24 @@ def submission(
     path = tmp_path / f"{name}.ipynb"
     nbformat.write(notebook, path)
     return path
+
+
+def answered_stub(
+    week: str, parts: set[str] | None = None, stub: nbformat.NotebookNode | None = None
+) -> nbformat.NotebookNode:
+    """The released stub (or ``stub``) with the solution's answer in each part of ``parts`` (None: every part)."""
+    solution = nbformat.read(get_week(week).solution, as_version=4)
+    answers = {c.metadata["nbgrader"]["grade_id"]: c.source for c in solution.cells if _is_answer(c)}
+    notebook = copy.deepcopy(stub) if stub is not None else nbformat.read(get_week(week).stub, as_version=4)
+    for cell in notebook.cells:
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if _is_answer(cell) and (parts is None or grade_id in parts):
+            cell.source = answers[grade_id]
+    return notebook
+
+
+def _is_answer(cell: nbformat.NotebookNode) -> bool:
+    return bool(cell.get("metadata", {}).get("nbgrader", {}).get("solution"))
 
 
 def grade(path: Path, week: str | None = None, **limits: float) -> GradeReport:

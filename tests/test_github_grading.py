@@ -20,6 +20,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from helpers import answered_stub
 from workflow_runner import WorkflowRun
 
 from autograder.weeks import REPO_DIR, WEEKS, get_week
@@ -52,17 +53,6 @@ def git(repo: Path, *args: str, date: str = "2026-11-10T12:00:00+00:00") -> str:
     return run.stdout.strip()
 
 
-def solved(week: str) -> nbformat.NotebookNode:
-    """The released stub with every answer cell taken from the solution."""
-    solution = nbformat.read(get_week(week).solution, as_version=4)
-    answers = {c.metadata["nbgrader"]["grade_id"]: c.source for c in solution.cells if _is_answer(c)}
-    stub = nbformat.read(get_week(week).stub, as_version=4)
-    for cell in stub.cells:
-        if _is_answer(cell):
-            cell.source = answers[cell.metadata["nbgrader"]["grade_id"]]
-    return stub
-
-
 def _is_answer(cell: nbformat.NotebookNode) -> bool:
     return bool(cell.get("metadata", {}).get("nbgrader", {}).get("solution"))
 
@@ -74,7 +64,7 @@ def student_repository(root: Path, student: str) -> dict[str, str]:
     git(repo, "init", "--quiet", "--initial-branch=main")
     if student == "ada":
         for week in WEEKS:
-            nbformat.write(solved(week), repo / week / f"{week}.ipynb")
+            nbformat.write(answered_stub(week), repo / week / f"{week}.ipynb")
     elif student == "bo":
         shutil.copy(SAMPLE, repo / "week1_tensors" / "week1_tensors.ipynb")
     elif student == "dee":
@@ -94,7 +84,7 @@ def student_repository(root: Path, student: str) -> dict[str, str]:
     graded = git(repo, "rev-parse", "HEAD")
     if student == "eve":  # finishes after the deadline: the commit before it is graded
         for week in WEEKS:
-            nbformat.write(solved(week), repo / week / f"{week}.ipynb")
+            nbformat.write(answered_stub(week), repo / week / f"{week}.ipynb")
         git(repo, "commit", "--quiet", "-am", "late", date="2026-11-25T12:00:00+00:00")
     return {"commit": graded}
 
@@ -287,7 +277,7 @@ def test_exported_self_check_reports_each_part(tmp_path):
     """Does the template's self-check script run the notebooks and tell passed from not started?"""
     target = tmp_path / "template"
     assert dlgrade("export-student-repo", str(target)).returncode == 0
-    nbformat.write(solved("week1_tensors"), target / "week1_tensors" / "week1_tensors.ipynb")
+    nbformat.write(answered_stub("week1_tensors"), target / "week1_tensors" / "week1_tensors.ipynb")
     summary = tmp_path / "summary.md"
     run = subprocess.run(
         [sys.executable, str(target / ".github" / "self_check.py"), "--summary", str(summary)],

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from helpers import replace_function
+from helpers import answered_stub, replace_function
 
 from autograder.runner import grader_points
 from autograder.weeks import REPO_DIR, WEEKS, get_week
@@ -65,29 +65,17 @@ def released(course: Path, week: str) -> nbformat.NotebookNode:
     return nbformat.read(course / "assignments" / week / f"{week}.ipynb", as_version=4)
 
 
-def answered(stub: nbformat.NotebookNode, week: str, parts: set[str] | None) -> nbformat.NotebookNode:
-    """The released stub with the solution's answer to each part in ``parts`` (None: every part)."""
-    solution = nbformat.read(get_week(week).solution, as_version=4)
-    answers = {c.metadata.nbgrader["grade_id"]: c.source for c in solution.cells if _meta(c).get("solution")}
-    notebook = nbformat.from_dict(json.loads(json.dumps(stub)))
-    for cell in notebook.cells:
-        grade_id = _meta(cell).get("grade_id")
-        if _meta(cell).get("solution") and (parts is None or grade_id in parts):
-            cell.source = answers[grade_id]
-    return notebook
-
-
 def student_notebook(course: Path, week: str, kind: str) -> nbformat.NotebookNode:
     stub = released(course, week)
     if kind == "correct":
-        return answered(stub, week, None)
+        return answered_stub(week, stub=stub)
     if kind == "empty":
         return stub
     if week == "week1_tensors":
         notebook = nbformat.read(REPO_DIR / "samples" / week / "student_partial.ipynb", as_version=4)
     else:
         parts, slips = PARTIAL[week]
-        notebook = answered(stub, week, parts)
+        notebook = answered_stub(week, parts, stub)
         for name, source in slips.items():
             replace_function(notebook, name, source)
     if kind == "tamperer":
