@@ -8,6 +8,10 @@ Every failure is a ``StudentError`` whose message names the student's call, not 
 
 from __future__ import annotations
 
+import os
+import re
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -123,6 +127,10 @@ def _expect_remote(value: Any) -> Remote:
     return value
 
 
+_TEMP = tempfile.gettempdir().rstrip(os.sep) + os.sep
+_TEMP_FOLDER = re.compile(re.escape(_TEMP) + r"[^/\\\s'\"]+")  # the grader's random folder names: not feedback
+
+
 def _describe(value: Any) -> str:
     """How an argument is shown in feedback: shapes and dtypes, never the grader's values."""
     if isinstance(value, torch.Tensor):
@@ -131,6 +139,9 @@ def _describe(value: Any) -> str:
         return f"<array of shape {value.shape}, {value.dtype}>"
     if isinstance(value, Remote):
         return repr(value)
+    if isinstance(value, str) and value.startswith(_TEMP):
+        inside = Path(value).relative_to(_TEMP).parts[1:]  # the grader's own random folder name is left out
+        return repr("/".join(["<temporary folder>", *inside]))
     if isinstance(value, (list, tuple)) and len(value) > 4:
         return f"<{type(value).__name__} of {len(value)} items>"
     text = repr(value)
@@ -144,7 +155,10 @@ def _describe_args(args: tuple, kwargs: dict) -> str:
 def _explain(call_text: str, error: Any) -> str:
     if not isinstance(error, dict):
         return f"{call_text} failed"
-    kind, message = str(error.get("type", "Error")), str(error.get("message", ""))
+    kind, message = (
+        str(error.get("type", "Error")),
+        _TEMP_FOLDER.sub("<temporary folder>", str(error.get("message", ""))),
+    )
     where = error.get("where") or []
     if kind == "NameError" and message.startswith("the notebook defines no"):
         return f"{message}: keep the name from the assignment's template"

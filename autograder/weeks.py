@@ -52,6 +52,11 @@ WEEKS: dict[str, Week] = {
             "Convolution and pooling arithmetic",
             Limits(call_seconds=20, cell_seconds=60, total_seconds=300),
         ),
+        Week(
+            "week5_checkpoints",
+            "Saving and loading models",
+            Limits(call_seconds=20, cell_seconds=60, total_seconds=300),
+        ),
     ]
 }
 

@@ -69,7 +69,7 @@ def encode(value: Any, to_handle: Callable[[Any], Handle] | None = None, _depth:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return {"t": "int", "v": str(value)} if isinstance(value, int) and abs(value) > 2**53 else value
     if isinstance(value, Handle):
-        return {"t": "handle", "id": value.id}
+        return {"t": "handle", "id": value.id, "type": value.type_name, "text": value.text}
     if isinstance(value, torch.Tensor):
         return _encode_tensor(value)
     if isinstance(value, np.ndarray) and value.dtype.kind in _NUMPY_KINDS:

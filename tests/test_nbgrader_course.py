@@ -43,6 +43,10 @@ PARTIAL = {
         {"output_size", "shapes", "naive_conv", "pooling"},
         {"max_pool2d": "def max_pool2d(x, k):\n    return x.unfold(2, k, k).unfold(3, k, k).mean(dim=(-2, -1))"},
     ),
+    "week5_checkpoints": (
+        {"weights", "checkpoint", "cpu_loading"},
+        {"load_to_cpu": "def load_to_cpu(path):\n    return torch.load(path, weights_only=True)"},
+    ),
 }
 TAMPERED_TEST_CELL = "print('All tests passed!')\n2.0"
 

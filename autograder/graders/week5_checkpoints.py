@@ -1,0 +1,389 @@
+"""Hidden graders for week 5, saving and loading models.
+
+Files the student's code writes are read back only in the student's own process, with
+``torch.load(..., weights_only=True)``, and only their tensors come back here: nothing the student wrote is ever
+unpickled in the grader's process. Files the grader writes (weights, checkpoints, a "GPU" file, PNG images) go to
+a temporary folder the student's process can read. References are computed here with the notebook's
+architecture, rebuilt below.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F  # noqa: N812
+from PIL import Image
+from torch import nn
+
+from autograder.checks import (
+    expect_close,
+    expect_equal,
+    expect_float,
+    expect_tensor,
+    fail,
+    part,
+    points,
+    student_device,
+)
+from autograder.sandbox import StudentError
+
+MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
+CHECKPOINT_KEYS = {"epoch", "model_state_dict", "optimizer_state_dict", "loss"}
+
+
+class SmallNet(nn.Module):
+    """The notebook's SmallNet, for references."""
+
+    def __init__(self, dropout: float = 0.5):
+        super().__init__()
+        self.fc1 = nn.Linear(784, 64)
+        self.drop = nn.Dropout(dropout)
+        self.fc2 = nn.Linear(64, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.drop(F.relu(self.fc1(x.flatten(1)))))
+
+
+def _weights(seed: int) -> dict[str, torch.Tensor]:
+    torch.manual_seed(seed)
+    return SmallNet().state_dict()
+
+
+def _batches(seed: int, count: int = 6) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    generator = torch.Generator().manual_seed(seed)
+    return [
+        (torch.rand(8, 1, 28, 28, generator=generator), torch.randint(0, 10, (8,), generator=generator))
+        for _ in range(count)
+    ]
+
+
+@contextmanager
+def _folder() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="dlgrade-week5-") as name:
+        Path(name).chmod(0o777)
+        yield Path(name)
+
+
+def _student_model(student, state: dict, dropout: float = 0.5):
+    """A SmallNet built by the notebook's own class, in the student's process, holding ``state``."""
+    model = student.SmallNet.handle(dropout=dropout)
+    model.load_state_dict.handle(state)
+    return model
+
+
+def _student_sgd(student, model):
+    return student.torch.attr("optim").attr("SGD").handle(model.parameters.handle(), lr=0.1, momentum=0.9)
+
+
+def _load_in_student(student, path: Path, what: str):
+    """The student's file, unpickled in the student's own process with weights_only=True; tensors come back."""
+    try:
+        return student.torch.attr("load")(str(path), map_location="cpu", weights_only=True)
+    except StudentError as exc:
+        fail(
+            f"{what}: torch.load(..., weights_only=True) refused the file ({str(exc)[-160:]}): save plain tensors "
+            "and containers (a state_dict), not the model object"
+        )
+
+
+def _expect_small_net(model, what: str) -> None:
+    if model.type_name != "SmallNet":
+        fail(f"{what} returned a {model.type_name or 'value'}, expected a SmallNet: build one, then load_state_dict")
+
+
+def _expect_state(saved, reference: dict, what: str) -> None:
+    if not isinstance(saved, dict):
+        fail(f"{what} holds a {type(saved).__name__}, expected a state_dict (a dictionary of tensors)")
+    expect_equal(sorted(saved), sorted(reference), f"{what}: the parameter names")
+    for name, tensor in reference.items():
+        expect_close(saved[name], tensor, f"{what}[{name!r}]", rtol=0, atol=0)
+
+
+# -- 1. weights in, weights out ---------------------------------------------------------------------------------
+
+
+@part("weights")
+@points(2)
+def test_save_weights_writes_the_state_dict(student):
+    """save_weights writes exactly the model's state_dict, loadable with weights_only=True"""
+    state = _weights(11)
+    model = _student_model(student, state)
+    with _folder() as folder:
+        path = folder / "weights.pt"
+        try:
+            student.save_weights(model, str(path))
+        except StudentError as exc:
+            hint = ": save model.state_dict(), not the model object" if "ickl" in str(exc) else ""
+            fail(f"{exc}{hint}")
+        if not path.is_file():
+            fail("save_weights(model, path) wrote no file at path")
+        saved = _load_in_student(student, path, "the file save_weights wrote")
+    _expect_state(saved, state, "the file save_weights wrote")
+
+
+@part("weights")
+@points(2)
+def test_load_weights_predicts_like_the_saved_model(student):
+    """load_weights returns a SmallNet in eval mode that predicts exactly as the saved one"""
+    state = _weights(12)
+    reference = SmallNet()
+    reference.load_state_dict(state)
+    reference.eval()
+    x = torch.rand(6, 1, 28, 28, generator=torch.Generator().manual_seed(3))
+    with _folder() as folder:
+        torch.save(state, folder / "weights.pt")
+        model = student.load_weights.handle(str(folder / "weights.pt"))
+        _expect_small_net(model, "load_weights(path)")
+        if model.attr("training") is not False:
+            fail("load_weights(path) returned a model in training mode: call model.eval(), or dropout stays on")
+        out = expect_tensor(model(x), "load_weights(path)(<tensor of shape (6, 1, 28, 28)>)", shape=(6, 10))
+    with torch.no_grad():
+        expect_close(out, reference(x), "load_weights(path)(<tensor of shape (6, 1, 28, 28)>)")
+
+
+# -- 2. checkpoints ----------------------------------------------------------------------------------------------
+
+
+@part("checkpoint")
+@points(2)
+def test_checkpoint_holds_epoch_model_optimizer_and_loss(student):
+    """save_checkpoint writes epoch, model_state_dict, optimizer_state_dict and loss"""
+    model = _student_model(student, _weights(21), dropout=0.0)
+    optimizer = _student_sgd(student, model)
+    student.train_steps(model, optimizer, _batches(5, 2))
+    with _folder() as folder:
+        path = folder / "checkpoint.pt"
+        student.save_checkpoint(str(path), model, optimizer, 7, 0.25)
+        if not path.is_file():
+            fail("save_checkpoint(path, ...) wrote no file at path")
+        saved = _load_in_student(student, path, "the checkpoint")
+    if not isinstance(saved, dict):
+        fail(f"the checkpoint holds a {type(saved).__name__}, expected a dictionary")
+    missing, extra = CHECKPOINT_KEYS - set(saved), set(saved) - CHECKPOINT_KEYS
+    if missing:
+        hint = " (without the optimizer's state, resumed training loses its momentum)" * (
+            "optimizer_state_dict" in missing
+        )
+        fail(f"the checkpoint lacks {sorted(missing)}{hint}; it has {sorted(map(str, saved))}")
+    if extra:
+        fail(f"the checkpoint has unexpected keys {sorted(map(str, extra))}: use exactly {sorted(CHECKPOINT_KEYS)}")
+    expect_equal(saved["epoch"], 7, "the checkpoint's epoch")
+    expect_float(saved["loss"], 0.25, "the checkpoint's loss")
+    _expect_state(saved["model_state_dict"], model.state_dict(), "the checkpoint's model_state_dict")
+    buffers = saved["optimizer_state_dict"].get("state", {}) if isinstance(saved["optimizer_state_dict"], dict) else {}
+    if not buffers:
+        fail("the checkpoint's optimizer_state_dict has no state: save optimizer.state_dict() after training steps")
+
+
+@part("checkpoint")
+@points(2)
+def test_resumed_training_matches_uninterrupted_training(student):
+    """three steps, save, load into a fresh model and optimizer, three more: same as six steps straight"""
+    start, batches = _weights(31), _batches(6)
+    straight_losses, straight_state = _train_reference(start, batches, resume_optimizer=True)
+    forgetful_losses, _ = _train_reference(start, batches, resume_optimizer=False)
+
+    first = _student_model(student, start, dropout=0.0)
+    first_optimizer = _student_sgd(student, first)
+    losses = list(student.train_steps(first, first_optimizer, batches[:3]))
+    second = _student_model(student, _weights(32), dropout=0.0)
+    second_optimizer = _student_sgd(student, second)
+    with _folder() as folder:
+        student.save_checkpoint(str(folder / "checkpoint.pt"), first, first_optimizer, 3, losses[-1])
+        student.load_checkpoint(str(folder / "checkpoint.pt"), second, second_optimizer)
+    losses += list(student.train_steps(second, second_optimizer, batches[3:]))
+    got = torch.tensor(losses, dtype=torch.float64)
+    if torch.allclose(got, torch.tensor(forgetful_losses, dtype=torch.float64), rtol=0, atol=1e-5):
+        fail(
+            "resumed training went differently from uninterrupted training after the load: the optimizer's state "
+            "(momentum) was not restored; save and load optimizer.state_dict()"
+        )
+    expect_close(
+        got, torch.tensor(straight_losses, dtype=torch.float64), "the losses of the resumed run", rtol=0, atol=1e-5
+    )
+    _expect_state_close(second.state_dict(), straight_state, "the weights after the resumed run")
+
+
+def _train_reference(start: dict, batches: list, resume_optimizer: bool) -> tuple[list[float], dict]:
+    model = SmallNet(dropout=0.0)
+    model.load_state_dict(start)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    losses = []
+    for number, (x, y) in enumerate(batches):
+        if number == 3 and not resume_optimizer:
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses, model.state_dict()
+
+
+def _expect_state_close(saved, reference: dict, what: str) -> None:
+    if not isinstance(saved, dict):
+        fail(f"{what}: expected a state_dict, got a {type(saved).__name__}")
+    for name, tensor in reference.items():
+        expect_close(saved[name], tensor, f"{what}[{name!r}]", rtol=0, atol=1e-5)
+
+
+@part("checkpoint")
+@points(1)
+def test_load_checkpoint_restores_in_place_and_returns_epoch_and_loss(student):
+    """load_checkpoint fills the given model and optimizer and returns (epoch, loss)"""
+    state = _weights(41)
+    reference = SmallNet(dropout=0.0)
+    reference.load_state_dict(state)
+    optimizer = torch.optim.SGD(reference.parameters(), lr=0.1, momentum=0.9)
+    checkpoint = {"epoch": 11, "model_state_dict": state, "optimizer_state_dict": optimizer.state_dict(), "loss": 0.5}
+    model = _student_model(student, _weights(42), dropout=0.0)
+    with _folder() as folder:
+        torch.save(checkpoint, folder / "checkpoint.pt")
+        got = student.load_checkpoint(str(folder / "checkpoint.pt"), model, _student_sgd(student, model))
+    if isinstance(got, list):
+        got = tuple(got)
+    expect_equal(got, (11, 0.5), "load_checkpoint(path, model, optimizer)")
+    _expect_state(model.state_dict(), state, "the model after load_checkpoint")
+
+
+# -- 3. a GPU's file on a CPU -------------------------------------------------------------------------------------
+
+_SAVING_AS_CUDA = [False]
+
+
+def _cuda_tag(storage: object) -> str | None:
+    return "cuda:0" if _SAVING_AS_CUDA[0] else None
+
+
+if not getattr(torch.serialization, "_dlgrade_cuda_tag", False):  # the graders may be imported more than once
+    torch.serialization.register_package(0, _cuda_tag, lambda obj, location: None)
+    torch.serialization._dlgrade_cuda_tag = True
+
+
+def _save_as_if_on_gpu(value: object, path: Path) -> None:
+    """Write ``value`` as a GPU machine would: every tensor tagged cuda:0 (no GPU needed here)."""
+    _SAVING_AS_CUDA[0] = True
+    try:
+        torch.save(value, path)
+    finally:
+        _SAVING_AS_CUDA[0] = False
+
+
+@part("cpu_loading")
+@points(2)
+def test_load_to_cpu_reads_a_file_saved_on_a_gpu(student):
+    """load_to_cpu loads a state_dict saved on a GPU with every tensor on the CPU"""
+    state = _weights(51)
+    with _folder() as folder:
+        _save_as_if_on_gpu(state, folder / "gpu_weights.pt")
+        try:
+            loaded = student.load_to_cpu(str(folder / "gpu_weights.pt"))
+        except StudentError as exc:
+            hint = ": pass map_location='cpu' to torch.load" if "CUDA" in str(exc) else ""
+            fail(f"{exc}{hint}")
+    if not isinstance(loaded, dict):
+        fail(f"load_to_cpu(path) returned a {type(loaded).__name__}, expected the saved state_dict")
+    for name, tensor in loaded.items():
+        if isinstance(tensor, torch.Tensor) and student_device(tensor) != "cpu":
+            fail(f"load_to_cpu(path)[{name!r}] is on {student_device(tensor)}, expected the CPU: use map_location")
+    _expect_state(loaded, state, "load_to_cpu(path)")
+
+
+# -- 4. labelling a folder of images ------------------------------------------------------------------------------
+
+
+def _reference_labels(state: dict, folder: Path) -> dict[str, int]:
+    model = SmallNet()
+    model.load_state_dict(state)
+    model.eval()
+    labels = {}
+    for path in sorted(folder.glob("*.png")):
+        labels[path.name] = int(model(_pixels(path)).argmax(dim=1).item())
+    return labels
+
+
+def _pixels(path: Path, normalise: bool = True) -> torch.Tensor:
+    image = Image.open(path).convert("L").resize((28, 28))
+    pixels = torch.tensor(np.asarray(image), dtype=torch.float32) / 255
+    return ((pixels - MNIST_MEAN) / MNIST_STD if normalise else pixels).reshape(1, 1, 28, 28)
+
+
+def _digit_images(folder: Path, count: int, seed: int, size: int = 28, mode: str = "L") -> None:
+    rng = np.random.default_rng(seed)
+    for number in range(count):
+        shape = (size, size, 3) if mode == "RGB" else (size, size)
+        strokes = (rng.random(shape) > 0.7) * rng.integers(128, 256, shape)
+        Image.fromarray(strokes.astype(np.uint8), mode=mode).save(folder / f"digit{seed}_{number}.png")
+
+
+def _predictions(student, folder: Path, state: dict, what: str) -> dict:
+    model = _student_model(student, state)
+    model.train.handle()  # as a model is after training: the function must switch it to eval()
+    labels = student.predict_folder(model, str(folder))
+    if not isinstance(labels, dict):
+        fail(f"{what} returned a {type(labels).__name__}, expected a dict of file name to label")
+    return labels
+
+
+def _expect_labels(got: dict, expected: dict, folder: Path, state: dict, what: str) -> None:
+    expect_equal(sorted(map(str, got)), sorted(expected), f"{what}: the file names")
+    wrong = [name for name, label in expected.items() if got[name] != label]
+    if not wrong:
+        return
+    model = SmallNet()
+    model.load_state_dict(state)
+    model.eval()
+    unnormalised = {name: int(model(_pixels(folder / name, normalise=False)).argmax(1).item()) for name in expected}
+    hint = ""
+    if all(got[name] == unnormalised[name] for name in expected):
+        hint = ": the images were not normalised with MNIST's mean 0.1307 and std 0.3081"
+    elif not hint:
+        hint = ": check the steps (grey, 28x28, /255, normalise) and that the model is in eval() mode"
+    fail(f"{what}: {len(wrong)} of {len(expected)} labels differ from the reference{hint}")
+
+
+@part("predict_folder")
+@points(2)
+def test_predict_folder_labels_every_png(student):
+    """predict_folder labels 28x28 grey PNGs as the reference pipeline does"""
+    state = _weights(61)
+    with _folder() as folder:
+        _digit_images(folder, 8, seed=1)
+        expected = _reference_labels(state, folder)
+        what = "predict_folder(model, <folder of 8 PNG files>)"
+        _expect_labels(_predictions(student, folder, state, what), expected, folder, state, what)
+
+
+@part("predict_folder")
+@points(1)
+def test_predict_folder_converts_colour_and_size(student):
+    """predict_folder makes colour and larger drawings grey and 28x28 first"""
+    state = _weights(62)
+    with _folder() as folder:
+        _digit_images(folder, 3, seed=2, mode="RGB")
+        _digit_images(folder, 3, seed=3, size=40)
+        expected = _reference_labels(state, folder)
+        what = "predict_folder(model, <folder of RGB and 40x40 PNG files>)"
+        _expect_labels(_predictions(student, folder, state, what), expected, folder, state, what)
+
+
+@part("predict_folder")
+@points(1)
+def test_predict_folder_ignores_other_files(student):
+    """predict_folder labels only the PNG files directly in the folder"""
+    state = _weights(63)
+    with _folder() as folder:
+        _digit_images(folder, 2, seed=4)
+        (folder / "notes.txt").write_text("not an image")
+        (folder / "digits.csv").write_text("1,2,3\n")
+        (folder / "drafts").mkdir()
+        _digit_images(folder / "drafts", 1, seed=5)
+        labels = _predictions(student, folder, state, "predict_folder(model, <folder with other files>)")
+    expect_equal(sorted(map(str, labels)), ["digit4_0.png", "digit4_1.png"], "predict_folder: the file names")
+    if not all(isinstance(label, int) and not isinstance(label, bool) for label in labels.values()):
+        fail("predict_folder: each label should be an int (use .item() on the arg-max)")
