@@ -75,9 +75,9 @@ def parse_shard(text: str) -> tuple[int, int]:
     return index, count
 
 
-def in_shard(submission: Submission, index: int, count: int) -> bool:
+def in_shard(student: str, index: int, count: int) -> bool:
     """A stable share by student: all of one student's weeks land in the same shard, on every runner."""
-    digest = hashlib.sha256(submission.student.encode()).digest()
+    digest = hashlib.sha256(student.encode()).digest()
     return int.from_bytes(digest[:8], "big") % count == index - 1
 
 
@@ -133,7 +133,7 @@ def run_batch(
 ) -> tuple[list[Submission], list[Submission]]:
     """Grade what is missing or changed in this shard; returns (all submissions of the shard, those graded now)."""
     records = read_gradebook(gradebook) if gradebook else None
-    mine = [s for s in find_submissions(root, week) if in_shard(s, *shard)]
+    mine = [s for s in find_submissions(root, week) if in_shard(s.student, *shard)]
     todo = [s for s in mine if not is_current(out, s)]
     progress = tqdm(total=len(todo), desc="grading", unit="notebook", file=sys.stderr, disable=not todo)
     if jobs <= 1:

@@ -87,8 +87,11 @@ def _missing_message(name: str, raw: Path, sources: list[Path], how: str) -> str
 class Fer2013(Dataset):
     """FER2013 as Kaggle ships it: 48x48 grey faces, 7 emotions; ``test.csv`` has no labels (target -1).
 
-    Each item is ``(image, target)``: a PIL image (or ``transform(image)``) and an int in 0..6.
+    Each item is ``(image, target)``: a PIL image (or ``transform(image)``) and an int in 0..6, an index into
+    ``classes`` as in torchvision's datasets.
     """
+
+    classes = list(FER2013_EMOTIONS)
 
     def __init__(self, root: str | os.PathLike | None = None, split: str = "train", transform=None):
         if split not in ("train", "test"):

@@ -18,20 +18,21 @@ class CourseRecords:
 
 def read_gradebook(db_url: str) -> CourseRecords:
     """Students (first and last name, e-mail) and assignment due dates from nbgrader's database."""
-    from nbgrader.api import Gradebook  # noqa: PLC0415 - only batch runs with --gradebook need it
-    from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415
+    from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415 - only batch runs with --gradebook need it
 
     if db_url.startswith("sqlite:///") and not Path(db_url.removeprefix("sqlite:///")).is_file():
         raise ValueError(f"--gradebook {db_url}: no such database file (nbgrader creates it as gradebook.db)")
     try:
-        return _read(Gradebook, db_url)
+        return _read(db_url)
     except SQLAlchemyError as exc:
         raise ValueError(f"--gradebook {db_url}: not a readable nbgrader gradebook ({type(exc).__name__})") from None
 
 
-def _read(gradebook_class: type, db_url: str) -> CourseRecords:
+def _read(db_url: str) -> CourseRecords:
+    from nbgrader.api import Gradebook  # noqa: PLC0415
+
     records = CourseRecords()
-    with gradebook_class(db_url) as gradebook:
+    with Gradebook(db_url) as gradebook:
         for student in gradebook.students:
             records.students[student.id] = {
                 "first_name": _text(student.first_name),

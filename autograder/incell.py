@@ -120,10 +120,13 @@ def _silent() -> Iterator[None]:
     with tempfile.TemporaryFile() as sink:
         os.dup2(sink.fileno(), 2)
         try:
-            with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            with (
+                warnings.catch_warnings(),
+                contextlib.redirect_stdout(io.StringIO()),
+                contextlib.redirect_stderr(io.StringIO()),
+            ):
                 warnings.simplefilter("ignore")
-                with contextlib.redirect_stderr(io.StringIO()):
-                    yield
+                yield
         finally:
             os.dup2(saved, 2)
             os.close(saved)

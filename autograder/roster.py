@@ -18,7 +18,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from autograder.batch import Submission, in_shard
+from autograder.batch import in_shard
 from autograder.weeks import WEEKS
 
 _STUDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -88,7 +88,7 @@ def fetch(
     """
     record = {}
     for entry in students:
-        if not in_shard(Submission(entry.student, Path(), None), *shard):
+        if not in_shard(entry.student, *shard):
             continue
         try:
             commit = _fetch_one(entry, dest / entry.student, base_url, token, before)

@@ -25,8 +25,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))  # answered_stub: the tests' correct submission
 
 import nbformat  # noqa: E402
+from helpers import answered_stub  # noqa: E402
 
 from autograder.weeks import WEEKS  # noqa: E402
 
@@ -45,20 +47,10 @@ def timed(command: list[str], cwd: Path) -> float:
 
 def correct_submission(scratch: Path, week: str) -> Path:
     """What a student who got everything right hands in: the released stub, every answer cell filled in."""
-    solution = nbformat.read(WEEKS[week].solution, as_version=4)
-    answers = {c.metadata.nbgrader["grade_id"]: c.source for c in solution.cells if _answer(c)}
-    notebook = nbformat.read(WEEKS[week].stub, as_version=4)
-    for cell in notebook.cells:
-        if _answer(cell):
-            cell.source = answers[cell.metadata.nbgrader["grade_id"]]
     path = scratch / f"{week}-correct" / f"{week}.ipynb"
     path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(notebook, path)
+    nbformat.write(answered_stub(week), path)
     return path
-
-
-def _answer(cell: nbformat.NotebookNode) -> bool:
-    return bool(cell.get("metadata", {}).get("nbgrader", {}).get("solution"))
 
 
 def nbgrader_course(scratch: Path, week: str) -> Path:

@@ -56,16 +56,17 @@ def answered_stub(
 ) -> nbformat.NotebookNode:
     """The released stub (or ``stub``) with the solution's answer in each part of ``parts`` (None: every part)."""
     solution = nbformat.read(get_week(week).solution, as_version=4)
-    answers = {c.metadata["nbgrader"]["grade_id"]: c.source for c in solution.cells if _is_answer(c)}
+    answers = {c.metadata["nbgrader"]["grade_id"]: c.source for c in solution.cells if is_answer(c)}
     notebook = copy.deepcopy(stub) if stub is not None else nbformat.read(get_week(week).stub, as_version=4)
     for cell in notebook.cells:
         grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        if _is_answer(cell) and (parts is None or grade_id in parts):
+        if is_answer(cell) and (parts is None or grade_id in parts):
             cell.source = answers[grade_id]
     return notebook
 
 
-def _is_answer(cell: nbformat.NotebookNode) -> bool:
+def is_answer(cell: nbformat.NotebookNode) -> bool:
+    """An nbgrader answer cell (the student's code)."""
     return bool(cell.get("metadata", {}).get("nbgrader", {}).get("solution"))
 
 

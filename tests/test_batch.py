@@ -47,9 +47,9 @@ def test_shards_split_a_class_exactly_once():
     """Does every student land in exactly one of n shards, the same one every time?"""
     students = [Submission(f"student{i}", Path(f"{i}.ipynb"), None) for i in range(200)]
     for count in (1, 3, 8):
-        owners = [[index for index in range(1, count + 1) if in_shard(s, index, count)] for s in students]
+        owners = [[index for index in range(1, count + 1) if in_shard(s.student, index, count)] for s in students]
         assert all(len(found) == 1 for found in owners)
-    sizes = [sum(in_shard(s, index, 4) for s in students) for index in range(1, 5)]
+    sizes = [sum(in_shard(s.student, index, 4) for s in students) for index in range(1, 5)]
     assert min(sizes) > 30  # a fair share each, not all in one
     with pytest.raises(ValueError):
         parse_shard("5/4")

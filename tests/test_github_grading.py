@@ -20,7 +20,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from helpers import answered_stub
+from helpers import answered_stub, is_answer
 from workflow_runner import WorkflowRun
 
 from autograder.weeks import REPO_DIR, WEEKS, get_week
@@ -51,10 +51,6 @@ def git(repo: Path, *args: str, date: str = "2026-11-10T12:00:00+00:00") -> str:
     )
     run = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, env=env, check=True)
     return run.stdout.strip()
-
-
-def _is_answer(cell: nbformat.NotebookNode) -> bool:
-    return bool(cell.get("metadata", {}).get("nbgrader", {}).get("solution"))
 
 
 def student_repository(root: Path, student: str) -> dict[str, str]:
@@ -259,7 +255,7 @@ def test_exported_template_holds_stubs_and_self_checks_and_nothing_hidden(tmp_pa
             assert line in public or line not in exported, f"grader line leaked: {line}"
         solution = nbformat.read(get_week(week).solution, as_version=4)
         for cell in solution.cells:
-            if _is_answer(cell):
+            if is_answer(cell):
                 body = cell.source.split("### BEGIN SOLUTION")[1].split("### END SOLUTION")[0]
                 for line in body.splitlines():
                     if len(line.strip()) > 12:

@@ -132,9 +132,9 @@ class WorkflowRun:
             )
         )
         assert names, "no artifact matched"
+        together = "name" in given or given.get("merge-multiple")  # else each artifact in a folder of its name
         for name in names:
-            destination = workdir / given["path"] if given.get("merge-multiple") or "name" in given else None
-            destination = destination or workdir / given["path"] / name
+            destination = workdir / given["path"] if together else workdir / given["path"] / name
             shutil.copytree(self.artifacts / name, destination, dirs_exist_ok=True)
 
     # -- expressions -------------------------------------------------------------------------------------------------
