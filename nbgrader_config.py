@@ -23,3 +23,9 @@ c.Execute.timeout = 300
 # Feedback is the autograded notebook as HTML. Hidden test cells hold only a call to the graders
 # (`grade_part("week", "part")`), and their output is the graders' feedback, which names inputs by shape only,
 # so nothing of the hidden inputs or reference values reaches a student through feedback.
+
+# Files a notebook hands in beside itself (week 4's trained weights) are the student's: autograde copies the
+# source folder over each submission, and must never replace them with files an instructor left there.
+from autograder.weeks import WEEKS  # noqa: E402
+
+c.Autograde.exclude_overwriting = {week.name: list(week.handed_in) for week in WEEKS.values() if week.handed_in}

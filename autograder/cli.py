@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return args.run(args)
-    except (NotebookError, UnknownWeek, ValueError, NotADirectoryError, ExportError) as exc:
+    except (NotebookError, UnknownWeek, ValueError, NotADirectoryError, FileNotFoundError, ExportError) as exc:
         print(f"dlgrade: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -53,12 +53,15 @@ def _grade(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     """Grade every week's reference solution, its stub and the sample submissions, and print the scores."""
+    from autograder.handed_in import solution_with_files  # noqa: PLC0415 - nbclient only for the demo
+
     device = resolve_device(args.device)
     print(f"{'week':<20} {'submission':<34} {'score':>13} {'time':>7}")
     wrong = []
     for week in WEEKS.values():
         samples = sorted((week.solution.parents[2] / "samples" / week.name).glob("*.ipynb"))
-        for kind, path in [("solution", week.solution), ("stub", week.stub)] + [("sample", p) for p in samples]:
+        solution = solution_with_files(week, log=lambda line: print(line, flush=True))
+        for kind, path in [("solution", solution), ("stub", week.stub)] + [("sample", p) for p in samples]:
             result = grade_notebook(path, week=week.name, device=device)
             label = kind if kind != "sample" else f"sample {path.stem}"
             score = f"{result.score:g} / {result.max_score:g}"

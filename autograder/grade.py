@@ -54,7 +54,7 @@ def grade_notebook(
         device = resolve_device(device)
         process.device = device
         process.run_cells()
-        report.tests = run_graders(chosen.grader_file, Student(process), device)
+        report.tests = run_graders(chosen.grader_file, Student(process), device, folder=path.resolve().parent)
     report.notes = edits + _cell_notes(process.outcomes) + _process_notes(process)
     report.printed = process.printed
     report.seconds = time.monotonic() - started

@@ -22,6 +22,7 @@ import tempfile
 import threading
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from autograder.answering import Worker, describe_error
@@ -77,7 +78,7 @@ def grade_part(week: str, part: str, namespace: dict[str, Any] | None = None, de
     device = resolve_device(device or os.environ.get("DLGRADE_DEVICE", "auto"))
     backend = KernelNamespace(namespace, chosen.limits.call_seconds)
     with _silent():
-        results = run_graders(chosen.grader_file, Student(backend), device, parts={part})
+        results = run_graders(chosen.grader_file, Student(backend), device, parts={part}, folder=Path.cwd())
     if not results:
         raise LookupError(f"{chosen.grader_file.name} has no graders for part {part!r}")
     score = sum(result.score for result in results)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from autograder.batch import in_shard
-from autograder.weeks import WEEKS
+from autograder.weeks import MAX_HANDED_IN_BYTES, WEEKS, Week
 
 _STUDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
@@ -113,12 +113,21 @@ def _fetch_one(entry: Student, folder: Path, base_url: str, token: str | None, b
         _git(["-C", str(clone), "checkout", "--quiet", commit, "--", "."], token, entry)
         sha = _git(["-C", str(clone), "rev-parse", commit], token, entry).strip()
         shutil.rmtree(folder, ignore_errors=True)
-        for week in WEEKS:
-            notebook = clone / week / f"{week}.ipynb"
+        for week in WEEKS.values():
+            notebook = clone / week.name / f"{week.name}.ipynb"
             if notebook.is_file() and not notebook.is_symlink():
-                (folder / week).mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(notebook, folder / week / notebook.name)
+                (folder / week.name).mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(notebook, folder / week.name / notebook.name)
+                _copy_handed_in(week, clone / week.name, folder / week.name)
         return sha
+
+
+def _copy_handed_in(week: Week, source: Path, dest: Path) -> None:
+    """The files the week's notebook hands in (trained weights): plain files of sane size only."""
+    for name in week.handed_in:
+        path = source / name
+        if path.is_file() and not path.is_symlink() and path.stat().st_size <= MAX_HANDED_IN_BYTES:
+            shutil.copyfile(path, dest / name)
 
 
 def _git(args: list[str], token: str | None, entry: Student) -> str:

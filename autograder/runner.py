@@ -26,8 +26,10 @@ _EMPTY_INI = Path(__file__).with_name("graders") / "pytest.ini"
 class _Collector:
     """A pytest plugin: provides the ``student`` fixture and records each test's outcome."""
 
-    def __init__(self, student: Student | None, device: str, parts: set[str] | None = None):
-        self._student, self._device, self._parts = student, device, parts
+    def __init__(
+        self, student: Student | None, device: str, parts: set[str] | None = None, folder: Path | None = None
+    ):
+        self._student, self._device, self._parts, self._folder = student, device, parts, folder
         self.results: dict[str, TestResult] = {}
         self.collection_errors: list[str] = []
 
@@ -40,6 +42,13 @@ class _Collector:
     @pytest.fixture(scope="session")
     def device(self) -> str:
         return self._device
+
+    @pytest.fixture(scope="session")
+    def submission_folder(self) -> Path:
+        """The folder the notebook was handed in with: where files it writes (trained weights) are found."""
+        if self._folder is None:
+            pytest.fail("no submission folder: the notebook's own files cannot be graded")
+        return self._folder
 
     def pytest_configure(self, config: pytest.Config) -> None:
         config.addinivalue_line("markers", "points(n): points a grader test is worth")
@@ -80,10 +89,17 @@ class _Collector:
 
 
 def run_graders(
-    grader_file: Path, student: Student | None, device: str = "cpu", parts: set[str] | None = None
+    grader_file: Path,
+    student: Student | None,
+    device: str = "cpu",
+    parts: set[str] | None = None,
+    folder: Path | None = None,
 ) -> list[TestResult]:
-    """Every test in ``grader_file`` (or only those of ``parts``) with its points, in the file's order."""
-    return _run(grader_file, student, device, [], parts)
+    """Every test in ``grader_file`` (or only those of ``parts``) with its points, in the file's order.
+
+    ``folder`` is where the notebook was handed in, for graders of the files it writes.
+    """
+    return _run(grader_file, student, device, [], parts, folder)
 
 
 def grader_tests(grader_file: Path) -> list[TestResult]:
@@ -100,9 +116,14 @@ def grader_points(grader_file: Path) -> dict[str, float]:
 
 
 def _run(
-    grader_file: Path, student: Student | None, device: str, extra: list[str], parts: set[str] | None = None
+    grader_file: Path,
+    student: Student | None,
+    device: str,
+    extra: list[str],
+    parts: set[str] | None = None,
+    folder: Path | None = None,
 ) -> list[TestResult]:
-    collector = _Collector(student, device, parts)
+    collector = _Collector(student, device, parts, folder)
     args = [
         *extra,
         str(grader_file),

@@ -41,6 +41,12 @@ class Student:
         remote._text = _describe(value)
         return remote
 
+    def tool(self, name: str) -> Remote:
+        """One of ``autograder.probes.TOOLS``, in the student's process: instruments the graders build there."""
+        remote = _expect_remote(self._ask({"op": "tool", "name": name}, name, want="handle"))
+        remote._text = name
+        return remote
+
     def _request(self, request: dict, call_text: str) -> Any:
         reply = self._process.ask(request)
         if not reply.get("ok"):

@@ -9,16 +9,22 @@ from pathlib import Path
 from autograder.sandbox import Limits
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+MAX_HANDED_IN_BYTES = 20_000_000  # a handed-in file larger than this is refused (week 4's weights are under 3 MB)
 REPO_DIR = PACKAGE_DIR.parent
 
 
 @dataclass(frozen=True)
 class Week:
-    """One assignment: its folder name (also nbgrader's assignment id), title and grading limits."""
+    """One assignment: its folder name (also nbgrader's assignment id), title and grading limits.
+
+    ``handed_in`` names the files the notebook writes that are handed in beside it (trained weights): fetching
+    copies them and graders find them in the notebook's folder.
+    """
 
     name: str
     title: str
     limits: Limits = field(default_factory=Limits)
+    handed_in: tuple[str, ...] = ()
 
     @property
     def private_data(self) -> list[Path]:
@@ -51,6 +57,12 @@ WEEKS: dict[str, Week] = {
             "week3_conv",
             "Convolution and pooling arithmetic",
             Limits(call_seconds=20, cell_seconds=60, total_seconds=300),
+        ),
+        Week(
+            "week4_cnn",
+            "Training a CNN",
+            Limits(call_seconds=60, cell_seconds=120, total_seconds=600),
+            handed_in=("week4_cnn.pt", "week4_ff.pt"),
         ),
         Week(
             "week5_checkpoints",

@@ -30,6 +30,7 @@ sys.path.insert(0, str(REPO / "tests"))  # answered_stub: the tests' correct sub
 import nbformat  # noqa: E402
 from helpers import answered_stub  # noqa: E402
 
+from autograder.handed_in import solution_with_files  # noqa: E402
 from autograder.weeks import WEEKS  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -46,10 +47,14 @@ def timed(command: list[str], cwd: Path) -> float:
 
 
 def correct_submission(scratch: Path, week: str) -> Path:
-    """What a student who got everything right hands in: the released stub, every answer cell filled in."""
+    """What a student who got everything right hands in: the released stub, every answer cell filled in, and the
+    files the week hands in beside it (week 4's weights, trained once by running the solution)."""
     path = scratch / f"{week}-correct" / f"{week}.ipynb"
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(answered_stub(week), path)
+    trained = solution_with_files(WEEKS[week], log=print).parent
+    for name in WEEKS[week].handed_in:
+        shutil.copy(trained / name, path.parent / name)
     return path
 
 
@@ -63,7 +68,7 @@ def nbgrader_course(scratch: Path, week: str) -> Path:
     timed([str(BIN / "nbgrader"), "generate_assignment", week, "--force"], course)
     submitted = course / "submitted" / "ada" / week
     submitted.mkdir(parents=True)
-    shutil.copy(correct_submission(scratch, week), submitted / f"{week}.ipynb")
+    shutil.copytree(correct_submission(scratch, week).parent, submitted, dirs_exist_ok=True)
     return course
 
 
@@ -75,23 +80,26 @@ def per_week(runs: int, scratch: Path) -> None:
         submission = correct_submission(scratch, name)
         for _ in range(runs):
             grade.append(timed([str(BIN / "dlgrade"), "grade", str(submission), "--format", "json"], scratch))
-            execute.append(
-                timed(
-                    [
-                        str(BIN / "jupyter"),
-                        "nbconvert",
-                        "--to",
-                        "notebook",
-                        "--execute",
-                        str(submission),
-                        "--output-dir",
-                        str(scratch),
-                        "--output",
-                        f"{name}-executed",
-                    ],
-                    scratch,
+            if WEEKS[name].handed_in:  # running it means training it (minutes): not what grading costs
+                execute.append(float("nan"))
+            else:
+                execute.append(
+                    timed(
+                        [
+                            str(BIN / "jupyter"),
+                            "nbconvert",
+                            "--to",
+                            "notebook",
+                            "--execute",
+                            str(submission),
+                            "--output-dir",
+                            str(scratch),
+                            "--output",
+                            f"{name}-executed",
+                        ],
+                        scratch,
+                    )
                 )
-            )
             course = nbgrader_course(scratch, name)
             autograde.append(timed([str(BIN / "nbgrader"), "autograde", name, "--force"], course))
         g, e, a = (statistics.median(values) for values in (grade, execute, autograde))
@@ -111,6 +119,9 @@ def class_folder(scratch: Path, count: int) -> Path:
         target = root / f"student{number:03d}" / name
         target.mkdir(parents=True)
         shutil.copy(source, target / f"{name}.ipynb")
+        for handed_in in WEEKS[name].handed_in:
+            if (source.parent / handed_in).is_file():
+                shutil.copy(source.parent / handed_in, target / handed_in)
     return root
 
 

@@ -15,7 +15,7 @@ from autograder.weeks import get_week
 
 
 def replace_function(notebook: nbformat.NotebookNode, name: str, source: str) -> None:
-    """Swap the top-level ``def name`` in whichever cell defines it for ``source``."""
+    """Swap the top-level ``def``, ``class`` or assignment of ``name`` in whichever cell defines it for ``source``."""
     for cell in notebook.cells:
         if cell.cell_type != "code":
             continue
@@ -24,9 +24,10 @@ def replace_function(notebook: nbformat.NotebookNode, name: str, source: str) ->
         except SyntaxError:
             continue
         for node in tree.body:
-            if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name == name:
+            assigned = isinstance(node, ast.Assign) and any(getattr(t, "id", None) == name for t in node.targets)
+            if assigned or isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name == name:
                 lines = cell.source.splitlines()
-                start = node.lineno - 1 - len(node.decorator_list)
+                start = node.lineno - 1 - len(getattr(node, "decorator_list", []))
                 lines[start : node.end_lineno] = textwrap.dedent(source).strip("\n").splitlines()
                 cell.source = "\n".join(lines)
                 return

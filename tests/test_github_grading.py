@@ -29,7 +29,7 @@ pytestmark = pytest.mark.slow
 
 WORKFLOW = REPO_DIR / ".github" / "workflows" / "grade-students.yml"
 DEADLINE = "2026-11-20 23:59 UTC"
-FULL = {"week1_tensors": 25, "week2_linear": 26, "week3_conv": 22, "week5_checkpoints": 15}
+FULL = {"week1_tensors": 25, "week2_linear": 26, "week3_conv": 22, "week4_cnn": 30, "week5_checkpoints": 15}
 SAMPLE = REPO_DIR / "samples" / "week1_tensors" / "student_partial.ipynb"
 
 
@@ -53,14 +53,19 @@ def git(repo: Path, *args: str, date: str = "2026-11-10T12:00:00+00:00") -> str:
     return run.stdout.strip()
 
 
-def student_repository(root: Path, student: str) -> dict[str, str]:
-    """A student's repository, made from the exported template; returns the commit each scenario should grade."""
+def student_repository(root: Path, student: str, weights: Path) -> dict[str, str]:
+    """A student's repository, made from the exported template; returns the commit each scenario should grade.
+
+    ``weights`` holds the files week 4 hands in (trained by the solution), which the correct student commits.
+    """
     repo = root / "course" / student
     assert dlgrade("export-student-repo", str(repo)).returncode == 0
     git(repo, "init", "--quiet", "--initial-branch=main")
     if student == "ada":
         for week in WEEKS:
             nbformat.write(answered_stub(week), repo / week / f"{week}.ipynb")
+            for name in get_week(week).handed_in:
+                shutil.copy(weights / name, repo / week / name)
     elif student == "bo":
         shutil.copy(SAMPLE, repo / "week1_tensors" / "week1_tensors.ipynb")
     elif student == "dee":
@@ -87,7 +92,7 @@ def student_repository(root: Path, student: str) -> dict[str, str]:
 
 EXPECTED = {  # the score each student must get per week, from what was in their repository before the deadline
     "ada": FULL,
-    "bo": {"week1_tensors": 15, "week2_linear": 0, "week3_conv": 0, "week5_checkpoints": 0},
+    "bo": {"week1_tensors": 15, "week2_linear": 0, "week3_conv": 0, "week4_cnn": 0, "week5_checkpoints": 0},
     "cy": dict.fromkeys(WEEKS, 0),
     "dee": dict.fromkeys(WEEKS, 0),
     "eve": dict.fromkeys(WEEKS, 0),
@@ -109,10 +114,10 @@ class _FakeGitHub(BaseHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory) -> dict:
+def graded(tmp_path_factory, week4_weights) -> dict:
     """Run fetch, every grading shard, and publish, as the workflow defines them."""
     root = tmp_path_factory.mktemp("github")
-    commits = {student: student_repository(root / "remote", student)["commit"] for student in EXPECTED}
+    commits = {student: student_repository(root / "remote", student, week4_weights)["commit"] for student in EXPECTED}
 
     checkout = root / "checkout"
     tracked = subprocess.run(["git", "-C", str(REPO_DIR), "ls-files"], capture_output=True, text=True, check=True)

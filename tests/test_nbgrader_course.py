@@ -43,6 +43,16 @@ PARTIAL = {
         {"output_size", "shapes", "naive_conv", "pooling"},
         {"max_pool2d": "def max_pool2d(x, k):\n    return x.unfold(2, k, k).unfold(3, k, k).mean(dim=(-2, -1))"},
     ),
+    "week4_cnn": (
+        {"data", "models", "train_one_epoch", "evaluate"},
+        {
+            "NetFF": "class NetFF(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+            "        self.fc1, self.fc2 = nn.Linear(784, 500), nn.Linear(500, 300)\n"
+            "        self.fc3, self.fc4 = nn.Linear(300, 100), nn.Linear(100, 10)\n"
+            "    def forward(self, x):\n        x = torch.tanh(self.fc1(x.view(-1, 784)))\n"
+            "        return self.fc4(torch.tanh(self.fc3(torch.tanh(self.fc2(x)))))"
+        },
+    ),
     "week5_checkpoints": (
         {"weights", "checkpoint", "cpu_loading"},
         {"load_to_cpu": "def load_to_cpu(path):\n    return torch.load(path, weights_only=True)"},
@@ -97,7 +107,7 @@ def _meta(cell: nbformat.NotebookNode) -> dict:
 
 
 @pytest.fixture(scope="module")
-def course(tmp_path_factory) -> Path:
+def course(tmp_path_factory, week4_weights) -> Path:
     """A fresh course directory with this repository's config and solutions, taken through autograde."""
     course = tmp_path_factory.mktemp("course")
     exchange = course / "exchange"
@@ -129,6 +139,9 @@ def course(tmp_path_factory) -> Path:
             folder = course / "submitted" / student / week
             folder.mkdir(parents=True)
             nbformat.write(student_notebook(course, week, kind), folder / f"{week}.ipynb")
+            if kind == "correct":  # hands in what the notebook trained, as the week asks
+                for name in get_week(week).handed_in:
+                    shutil.copy(week4_weights / name, folder / name)
     for week in WEEKS:
         nbgrader(course, "autograde", week)
         nbgrader(course, "generate_feedback", week)
