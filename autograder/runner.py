@@ -26,9 +26,7 @@ _EMPTY_INI = Path(__file__).with_name("graders") / "pytest.ini"
 class _Collector:
     """A pytest plugin: provides the ``student`` fixture and records each test's outcome."""
 
-    def __init__(
-        self, student: Student | None, device: str, parts: set[str] | None = None, folder: Path | None = None
-    ):
+    def __init__(self, student: Student | None, device: str, parts: set[str] | None = None, folder: Path | None = None):
         self._student, self._device, self._parts, self._folder = student, device, parts, folder
         self.results: dict[str, TestResult] = {}
         self.collection_errors: list[str] = []

@@ -100,6 +100,11 @@ class Remote:
             result._text = text
         return result
 
+    def named(self, text: str) -> Remote:
+        """Show this object in feedback as ``text`` (say ``<model with batch norm>``), not as the calls that made it."""
+        self._text = text
+        return self
+
     def fetch(self) -> Any:
         """This object by value (a tensor, a number, a list); a Remote again if it cannot travel."""
         return self._student._ask({"op": "fetch", "target": self._live_target()}, self._text)

@@ -20,7 +20,7 @@ import hashlib
 import math
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -54,8 +54,13 @@ class NetFF(nn.Module):
         self.fc3, self.fc4 = nn.Linear(300, 100), nn.Linear(100, 10)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = torch.tanh(self.fc3(torch.tanh(self.fc2(torch.tanh(self.fc1(x.reshape(-1, 784)))))))
-        return F.log_softmax(self.fc4(x), dim=1)
+        return _ff_forward(self, x)
+
+
+def _ff_forward(net: NetFF, x: torch.Tensor, activation=torch.tanh, log_probs: bool = True) -> torch.Tensor:
+    """NetFF's forward pass, or a usual wrong one (other activation, no log_softmax) for hints."""
+    x = activation(net.fc3(activation(net.fc2(activation(net.fc1(x.reshape(-1, 784)))))))
+    return F.log_softmax(net.fc4(x), dim=1) if log_probs else net.fc4(x)
 
 
 class NetCNN(nn.Module):
@@ -67,9 +72,16 @@ class NetCNN(nn.Module):
         self.fc1, self.fc2 = nn.Linear(800, 500), nn.Linear(500, 10)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.max_pool2d(F.relu(self.conv1(x)), 2, 2)
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2, 2)
-        return F.log_softmax(self.fc2(F.relu(self.fc1(x.reshape(-1, 800)))), dim=1)
+        return _cnn_forward(self, x)
+
+
+def _cnn_forward(net: NetCNN, x: torch.Tensor, conv_relu: bool = True, log_probs: bool = True) -> torch.Tensor:
+    """NetCNN's forward pass, or a usual wrong one (no ReLU after the convolutions, no log_softmax) for hints."""
+    after = F.relu if conv_relu else (lambda t: t)
+    x = F.max_pool2d(after(net.conv1(x)), 2, 2)
+    x = F.max_pool2d(after(net.conv2(x)), 2, 2)
+    x = net.fc2(F.relu(net.fc1(x.reshape(-1, 800))))
+    return F.log_softmax(x, dim=1) if log_probs else x
 
 
 def _seeded(model_class: type, seed: int) -> nn.Module:
@@ -133,9 +145,9 @@ def test_transform_scales_and_normalises(student):
 @points(2)
 def test_make_loaders_batches_and_shuffles(student):
     """make_loaders batches both sets, shuffles the training set only, and keeps the test set in order"""
-    train = student.tool("tensor_dataset").handle(*_random_batch(1, 100))
+    train = student.tool("tensor_dataset").handle(*_random_batch(1, 100)).named("<100 training images>")
     test_images, test_labels = _random_batch(2, 60)
-    test = student.tool("tensor_dataset").handle(test_images, test_labels)
+    test = student.tool("tensor_dataset").handle(test_images, test_labels).named("<60 test images>")
     what = "make_loaders(<100 training images>, <60 test images>, batch_size=16, test_batch_size=50)"
     loaders = student.make_loaders(train, test, batch_size=16, test_batch_size=50)
     if not isinstance(loaders, (tuple, list)) or len(loaders) != 2:
@@ -157,12 +169,19 @@ def test_make_loaders_batches_and_shuffles(student):
 
 # -- 2. models -----------------------------------------------------------------------------------------------------
 
-_LOG_PROB_HINTS = "the output should be log-probabilities: end with F.log_softmax(x, dim=1)"
+_LOG_PROB_HINT = "the output should be log-probabilities: end with F.log_softmax(x, dim=1)"
+_PROBABILITY_HINT = "these are probabilities (softmax); return their log: F.log_softmax"
 
 
 def _expect_parameter_count(student, name: str, expected: int, sizes: str) -> None:
     model = getattr(student, name).handle()
-    out = expect_tensor(model(torch.zeros(4, 1, 28, 28)), f"{name}()(<tensor of shape (4, 1, 28, 28)>)")
+    try:
+        out = expect_tensor(model(torch.zeros(4, 1, 28, 28)), f"{name}()(<tensor of shape (4, 1, 28, 28)>)")
+    except StudentError as exc:
+        hint = ": fc1's input is 50 channels of 4x4 (28 -> 24 -> 12 -> 8 -> 4) = 800" * (
+            "is invalid for input" in str(exc)
+        )
+        fail(f"{exc}{hint}")
     expect_tensor(out, f"{name}()(<tensor of shape (4, 1, 28, 28)>)", shape=(4, 10))
     state = model.state_dict()
     count = sum(tensor.numel() for tensor in state.values() if isinstance(tensor, torch.Tensor))
@@ -170,35 +189,22 @@ def _expect_parameter_count(student, name: str, expected: int, sizes: str) -> No
         fail(f"{name} has {count:,} parameters, expected {expected:,}: check the layer sizes ({sizes})")
 
 
-def _expect_forward(student, name: str, reference: nn.Module, hints: dict[str, nn.Module]) -> None:
+def _expect_forward(student, name: str, reference: nn.Module, hints: dict[str, Callable]) -> None:
     """The student's class, holding the reference's weights, computes what the reference computes."""
     model = getattr(student, name).handle()
     try:
         model.load_state_dict.handle(reference.state_dict())
-    except StudentError:
+    except StudentError as exc:
         names = ", ".join(reference.state_dict())
-        fail(f"{name}'s layers cannot hold the reference's weights: use exactly the layer names and sizes {names}")
+        found = [line.strip() for line in str(exc).splitlines() if "mismatch" in line or "key(s)" in line]
+        why = f" ({'; '.join(found)[:400]})" if found else ""
+        fail(f"{name}'s layers cannot hold the course's weights{why}: use exactly the layers {names}, sized as asked")
     x = torch.randn(5, 1, 28, 28, generator=torch.Generator().manual_seed(9))
     what = f"{name} with given weights, on <tensor of shape (5, 1, 28, 28)>"
     with torch.no_grad():
         expected = reference(x)
         wrong = {hint: variant(x) for hint, variant in hints.items()}
     expect_close(model(x), expected, what, atol=1e-4, hints=wrong)
-
-
-class _Logits(nn.Module):
-    """A model's output before its log_softmax: the tell-tale of a forgotten final step."""
-
-    def __init__(self, model: nn.Module, last: str):
-        super().__init__()
-        self.model, self.last = model, last
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        captured = {}
-        handle = getattr(self.model, self.last).register_forward_hook(lambda m, i, o: captured.update(out=o))
-        self.model(x)
-        handle.remove()
-        return captured["out"]
 
 
 @part("models")
@@ -213,15 +219,10 @@ def test_netff_shape_and_parameters(student):
 def test_netff_computes_the_reference(student):
     """NetFF flattens, applies tanh after fc1 to fc3, and returns log-probabilities"""
     reference = _seeded(NetFF, 3).eval()
-    logits = _Logits(reference, "fc4")
-    relu = _seeded(NetFF, 3)
-    relu.forward = lambda x: F.log_softmax(
-        relu.fc4(F.relu(relu.fc3(F.relu(relu.fc2(F.relu(relu.fc1(x.flatten(1)))))))), 1
-    )
     hints = {
-        _LOG_PROB_HINTS: logits,
-        "these are probabilities (softmax); return their log: F.log_softmax": lambda x: reference(x).exp(),
-        "the hidden layers use ReLU; this network uses torch.tanh": relu,
+        _LOG_PROB_HINT: lambda x: _ff_forward(reference, x, log_probs=False),
+        _PROBABILITY_HINT: lambda x: reference(x).exp(),
+        "the hidden layers use ReLU; this network uses torch.tanh": lambda x: _ff_forward(reference, x, F.relu),
     }
     _expect_forward(student, "NetFF", reference, hints)
 
@@ -238,15 +239,10 @@ def test_netcnn_shape_and_parameters(student):
 def test_netcnn_computes_the_reference(student):
     """NetCNN: convolution, ReLU, 2x2 max-pool (twice), flatten, fc1 with ReLU, fc2, log-probabilities"""
     reference = _seeded(NetCNN, 4).eval()
-    no_relu = _seeded(NetCNN, 4)
-    no_relu.forward = lambda x: F.log_softmax(
-        no_relu.fc2(F.relu(no_relu.fc1(F.max_pool2d(no_relu.conv2(F.max_pool2d(no_relu.conv1(x), 2)), 2).flatten(1)))),
-        1,
-    )
     hints = {
-        _LOG_PROB_HINTS: _Logits(reference, "fc2"),
-        "the convolutions are not followed by F.relu": no_relu,
-        "these are probabilities (softmax); return their log: F.log_softmax": lambda x: reference(x).exp(),
+        _LOG_PROB_HINT: lambda x: _cnn_forward(reference, x, log_probs=False),
+        _PROBABILITY_HINT: lambda x: reference(x).exp(),
+        "the convolutions are not followed by F.relu": lambda x: _cnn_forward(reference, x, conv_relu=False),
     }
     _expect_forward(student, "NetCNN", reference, hints)
 
@@ -254,8 +250,15 @@ def test_netcnn_computes_the_reference(student):
 # -- 3. training ---------------------------------------------------------------------------------------------------
 
 
+def _loader(student, images: torch.Tensor, labels: torch.Tensor, batch_size: int):
+    """A DataLoader in the student's process, batches in a fixed order, named by its size in feedback."""
+    loader = student.tool("tensor_loader").handle(images, labels, batch_size)
+    return loader.named(f"<loader of {len(images)} images in batches of {batch_size}>")
+
+
 def _student_sgd(student, model, lr: float, momentum: float):
-    return student.torch.attr("optim").attr("SGD").handle(model.parameters.handle(), lr=lr, momentum=momentum)
+    optimizer = student.torch.attr("optim").attr("SGD").handle(model.parameters.handle(), lr=lr, momentum=momentum)
+    return optimizer.named(f"<SGD lr={lr:g} momentum={momentum:g}>")
 
 
 def _reference_epoch(
@@ -287,10 +290,10 @@ def _batches(seed: int, count: int, size: int) -> tuple[torch.Tensor, torch.Tens
 def test_one_epoch_updates_the_weights_as_the_reference(student, device):
     """train_one_epoch switches to train(), clears gradients each step, and steps once per batch"""
     images, labels, batches = _batches(11, 80, 16)
-    model = student.tool("batchnorm_classifier").handle(21)
+    model = student.tool("batchnorm_classifier").handle(21).named("<model with batch norm>")
     model.to.handle(device)
     model.eval.handle()  # as evaluate() leaves it: the loop must switch back to training mode
-    loader = student.tool("tensor_loader").handle(images, labels, 16)
+    loader = _loader(student, images, labels, 16)
     student.train_one_epoch(model, loader, _student_sgd(student, model, 0.1, 0.9), device)
     got = model.state_dict()
     variants = {
@@ -319,9 +322,9 @@ def test_one_epoch_updates_the_weights_as_the_reference(student, device):
 def test_one_epoch_returns_the_mean_loss(student, device):
     """train_one_epoch returns the mean of its batches' losses"""
     images, labels, batches = _batches(12, 70, 16)  # uneven: 4 batches of 16 and one of 6
-    model = student.tool("batchnorm_classifier").handle(22)
+    model = student.tool("batchnorm_classifier").handle(22).named("<model with batch norm>")
     model.to.handle(device)
-    loader = student.tool("tensor_loader").handle(images, labels, 16)
+    loader = _loader(student, images, labels, 16)
     got = student.train_one_epoch(model, loader, _student_sgd(student, model, 0.0, 0.0), device)
     losses = _reference_epoch(probes.batchnorm_classifier(22), batches, 0.0, 0.0)
     by_batch = sum(losses) / len(losses)
@@ -341,9 +344,9 @@ def test_one_epoch_returns_the_mean_loss(student, device):
 def test_one_epoch_learns_real_images(student, device):
     """one epoch of train_one_epoch over 4,096 Fashion-MNIST images takes a CNN well above chance (10%)"""
     train_images, train_labels, test_images, test_labels = _learning_data()
-    model = student.tool("lenet").handle(31)
+    model = student.tool("lenet").handle(31).named("<CNN>")
     model.to.handle(device)
-    loader = student.tool("tensor_loader").handle(train_images, train_labels, 64)
+    loader = _loader(student, train_images, train_labels, 64)
     student.train_one_epoch(model, loader, _student_sgd(student, model, 0.01, 0.9), device)
     model.to.handle("cpu")
     model.eval.handle()
@@ -379,10 +382,10 @@ def _reference_evaluate(model: nn.Module, batches: list, train_mode: bool = Fals
 
 
 def _student_evaluate(student, seed: int, images, labels, device: str, train_mode: bool):
-    model = student.tool("batchnorm_classifier").handle(seed)
+    model = student.tool("batchnorm_classifier").handle(seed).named("<model with batch norm>")
     model.to.handle(device)
     model.train.handle(train_mode)
-    loader = student.tool("tensor_loader").handle(images, labels, 32)
+    loader = _loader(student, images, labels, 32)
     return model, loader
 
 
@@ -482,10 +485,10 @@ def test_confusion_matrix_counts_true_by_predicted(student, device):
 def test_confusion_matrix_follows_num_classes(student, device):
     """confusion_matrix's size follows num_classes, and every image is counted once"""
     images, labels = _random_batch(53, 50, classes=4)
-    model = student.tool("batchnorm_classifier").handle(54, 4)
+    model = student.tool("batchnorm_classifier").handle(54, 4).named("<4-class model>")
     model.to.handle(device)
     model.eval.handle()
-    loader = student.tool("tensor_loader").handle(images, labels, 32)
+    loader = _loader(student, images, labels, 32)
     what = "confusion_matrix(<4-class model>, <50 images>, num_classes=4)"
     got = expect_tensor(student.confusion_matrix(model, loader, device, num_classes=4), what, shape=(4, 4))
     expected = _reference_confusion(probes.batchnorm_classifier(54, 4).eval(), images, labels, 4)
