@@ -27,10 +27,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from training_thresholds import NORMALISE, NetCNN, NetFF, tensors  # noqa: E402
+from training_thresholds import NORMALISE, tensors, test_accuracy  # noqa: E402
 
 from autograder.data import fashion_mnist  # noqa: E402
-from autograder.graders.week4_cnn import CNN_TARGET, FF_TARGET  # noqa: E402
+from autograder.graders.week4_cnn import CNN_TARGET, FF_TARGET, NetCNN, NetFF  # noqa: E402
 from autograder.handed_in import solution_with_files  # noqa: E402
 from autograder.weeks import get_week  # noqa: E402
 
@@ -78,14 +78,6 @@ def time_to_target(model_class: type, target: float, seed: int, data: dict, ever
             if steps % every == 0 and (accuracy := test_accuracy(model, data)) >= target:
                 return f"{accuracy:.4f} after {steps} batches ({steps * 64 / len(images):.2f} epochs), {training:.1f} s"
     return f"not reached in {epochs} epochs ({test_accuracy(model, data):.4f}, {training:.1f} s)"
-
-
-def test_accuracy(model: torch.nn.Module, data: dict) -> float:
-    model.eval()
-    images, labels = data["test"]
-    with torch.no_grad():
-        predictions = torch.cat([model(images[i : i + 1000]).argmax(1) for i in range(0, len(images), 1000)])
-    return (predictions == labels).float().mean().item()
 
 
 def main() -> None:
