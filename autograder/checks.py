@@ -8,12 +8,14 @@ itself is ``torch.isclose``: assert_close imports torch.distributed on first use
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
 import torch
 
+from autograder.sandbox import StudentError
 from autograder.wire import tensor_info
 
 DEFAULT_TOLERANCES = {  # (rtol, atol), as torch.testing.assert_close uses them
@@ -42,6 +44,19 @@ def part(name: str) -> pytest.MarkDecorator:
 
 def fail(message: str) -> None:
     raise Mismatch(message)
+
+
+@contextmanager
+def hint_on_error(hints: Mapping[str, str]) -> Iterator[None]:
+    """Where the student's code raises an error whose message holds a clue, add the fix that clue points to:
+    PyTorch's "mat1 and mat2 shapes cannot be multiplied" says what failed, not which tensor to turn round."""
+    try:
+        yield
+    except StudentError as exc:
+        for clue, hint in hints.items():
+            if clue in str(exc):
+                fail(f"{exc}: {hint}")
+        raise
 
 
 def expect_tensor(

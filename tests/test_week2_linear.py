@@ -15,6 +15,22 @@ MISTAKES = {
         "linear",
         "is W transposed?",
     ),
+    "x @ W with a non-square W": (
+        {
+            "MyLinear": """
+class MyLinear(nn.Module):
+    def __init__(self, in_features, out_features):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(out_features, in_features) * 0.01)
+        self.bias = nn.Parameter(torch.zeros(out_features))
+
+    def forward(self, x):
+        return x @ self.weight + self.bias
+"""
+        },
+        "linear",
+        "in forward: return x @ self.weight + self.bias): is W transposed? x @ W needs W as (in, out)",
+    ),
     "bias added per row instead of per column": (
         {"linear_forward": "def linear_forward(x, W, b):\n    return x @ W.T + b.reshape(-1, 1)"},
         "linear",

@@ -125,6 +125,12 @@ MISTAKES = {
         "max pooling keeps the largest value",
         frozenset(),
     ),
+    "average pooling that sums": (
+        {"avg_pool2d": "def avg_pool2d(x, k):\n    return x.unfold(2, k, k).unfold(3, k, k).sum(dim=(-2, -1))"},
+        "pooling",
+        "that is each window's sum",
+        frozenset(),
+    ),
     "blur kernel that does not sum to 1": (
         {
             "apply_filter": "BLUR = torch.ones(3, 3)\n\n\ndef apply_filter(image, kernel):\n"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from autograder.checks import expect_close, expect_equal, expect_tensor, fail, part, points
+from autograder.checks import expect_close, expect_equal, expect_tensor, fail, hint_on_error, part, points
 from autograder.student import Remote
 
 TRUTH_TABLE = torch.tensor([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
@@ -96,6 +96,7 @@ def _layer(n_in: int, n_out: int, seed: int) -> tuple[torch.Tensor, torch.Tensor
 
 
 LINEAR_HINTS = "y = x W^T + b: W has shape (out, in)"
+NOT_TRANSPOSED = {"cannot be multiplied": f"is W transposed? x @ W needs W as (in, out); {LINEAR_HINTS}"}
 
 
 @part("linear")
@@ -105,7 +106,9 @@ def test_linear_forward_vector(student):
     W, b = _layer(5, 3, 3)
     x = torch.randn(5, generator=_generator(4))
     what = "linear_forward(<x (5,)>, <W (3, 5)>, <b (3,)>)"
-    expect_close(student.linear_forward(x, W, b), F.linear(x.double(), W.double(), b.double()), what)
+    with hint_on_error(NOT_TRANSPOSED):
+        out = student.linear_forward(x, W, b)
+    expect_close(out, F.linear(x.double(), W.double(), b.double()), what)
 
 
 @part("linear")
@@ -115,8 +118,10 @@ def test_linear_forward_batch(student):
     W, b = _layer(5, 3, 5)
     x = torch.randn(4, 5, generator=_generator(6))
     what = "linear_forward(<x (4, 5)>, <W (3, 5)>, <b (3,)>)"
+    with hint_on_error(NOT_TRANSPOSED):
+        out = student.linear_forward(x, W, b)
     out = expect_tensor(
-        student.linear_forward(x, W, b),
+        out,
         what,
         shape=(4, 3),
         shape_hints={(3, 4): f"{LINEAR_HINTS}; the batch stays in dim 0"},
@@ -170,7 +175,9 @@ def test_my_linear_matches_nn_linear(student):
     for shape in ((4, 5), (5,)):
         x = torch.randn(*shape, generator=_generator(10))
         what = f"MyLinear(5, 3) with nn.Linear's weights, called on <x {shape}>"
-        expect_close(layer(x), F.linear(x.double(), W.double(), b.double()), what)
+        with hint_on_error(NOT_TRANSPOSED):
+            out = layer(x)
+        expect_close(out, F.linear(x.double(), W.double(), b.double()), what)
 
 
 @part("linear")

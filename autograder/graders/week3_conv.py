@@ -316,10 +316,14 @@ def test_avg_pool2d(student):
     """avg_pool2d matches F.avg_pool2d"""
     x = torch.randn(2, 3, 9, 8, generator=_generator(12))
     for k in (2, 3):
-        hints = {"that keeps the maximum: average pooling takes the mean": F.max_pool2d(x.double(), k)}
+        mean = F.avg_pool2d(x.double(), k)
+        hints = {
+            "that keeps the maximum: average pooling takes the mean": F.max_pool2d(x.double(), k),
+            f"that is each window's sum: the mean divides it by the window's {k * k} values": mean * k * k,
+        }
         expect_close(
             student.avg_pool2d(x, k),
-            F.avg_pool2d(x.double(), k),
+            mean,
             f"avg_pool2d(<x (2, 3, 9, 8)>, {k})",
             rtol=1e-5,
             hints=hints,

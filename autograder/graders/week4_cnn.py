@@ -30,7 +30,16 @@ import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
 from autograder import probes
-from autograder.checks import expect_close, expect_equal, expect_float, expect_tensor, fail, part, points
+from autograder.checks import (
+    expect_close,
+    expect_equal,
+    expect_float,
+    expect_tensor,
+    fail,
+    hint_on_error,
+    part,
+    points,
+)
 from autograder.data import fashion_mnist
 from autograder.sandbox import StudentError
 from autograder.weeks import MAX_HANDED_IN_BYTES
@@ -175,13 +184,8 @@ _PROBABILITY_HINT = "these are probabilities (softmax); return their log: F.log_
 
 def _expect_parameter_count(student, name: str, expected: int, sizes: str) -> None:
     model = getattr(student, name).handle()
-    try:
-        out = expect_tensor(model(torch.zeros(4, 1, 28, 28)), f"{name}()(<tensor of shape (4, 1, 28, 28)>)")
-    except StudentError as exc:
-        hint = ": fc1's input is 50 channels of 4x4 (28 -> 24 -> 12 -> 8 -> 4) = 800" * (
-            "is invalid for input" in str(exc)
-        )
-        fail(f"{exc}{hint}")
+    with hint_on_error({"is invalid for input": "fc1's input is 50 channels of 4x4 (28 -> 24 -> 12 -> 8 -> 4) = 800"}):
+        out = model(torch.zeros(4, 1, 28, 28))
     expect_tensor(out, f"{name}()(<tensor of shape (4, 1, 28, 28)>)", shape=(4, 10))
     state = model.state_dict()
     count = sum(tensor.numel() for tensor in state.values() if isinstance(tensor, torch.Tensor))
