@@ -117,7 +117,7 @@ MISTAKES = {
             "        return F.log_softmax(self.fc2(F.relu(self.fc1(x.view(-1, 50 * 5 * 5)))), dim=1)"
         },
         "models",
-        "raised RuntimeError",
+        "fc1's input is 50 channels of 4x4 (28 -> 24 -> 12 -> 8 -> 4) = 800",
     ),
     "no zero_grad": ({"train_one_epoch": _train(zero="")}, "train_one_epoch", "call optimizer.zero_grad()"),
     "no model.train()": ({"train_one_epoch": _train(setup="")}, "train_one_epoch", "call model.train() at the start"),
