@@ -2,11 +2,13 @@
 
 The solution's own files are not committed (binary, and they would drift from the code): they are made by
 executing the solution notebook with nbclient, as a student runs it, with the data root prepared offline first.
-The demo does this once beside the solution; the tests do it once per session in a scratch folder.
+The demo and the benchmarks keep them under build/solution-files/ and make them again only when the solution's
+code changes; the tests make them once per session in a scratch folder.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import time
@@ -52,19 +54,34 @@ def make_handed_in(week: Week, folder: Path, timeout: int = 1800) -> list[Path]:
     return [folder / name for name in week.handed_in]
 
 
-def solution_with_files(week: Week, log: Callable[[str], object] = lambda line: None) -> Path:
-    """The solution notebook to grade: itself, or a copy beside the files it hands in, made once by running it.
+def code_digest(notebook: Path) -> str:
+    """A digest of what the handed-in files depend on: the notebook's code cells, not its prose."""
+    cells = nbformat.read(notebook, as_version=4).cells
+    return hashlib.sha256("\0".join(c.source for c in cells if c.cell_type == "code").encode()).hexdigest()
+
+
+def solution_with_files(
+    week: Week, log: Callable[[str], object] = lambda line: None, root: Path = SOLUTION_FILES
+) -> Path:
+    """The solution notebook to grade: a copy beside the files it hands in, made by running it once, and again
+    whenever its code changes (a stamp records the code they were made from).
 
     Those files live under build/, never beside the solution: nbgrader copies whatever sits in a source folder
     into the release and over every submission.
     """
     if not week.handed_in:
         return week.solution
-    folder = SOLUTION_FILES / week.name
-    if missing(week, folder):
-        log(f"{week.name:<20} running the solution once to make {', '.join(week.handed_in)}")
+    folder = root / week.name
+    stamp = folder / "made-from.sha256"
+    digest = code_digest(week.solution)
+    lacking = missing(week, folder)
+    if lacking or not stamp.is_file() or stamp.read_text() != digest:
+        why = f"to make {', '.join(lacking)}" if lacking else "again: its code changed since it made its files"
+        log(f"{week.name:<20} running the solution {why}")
         started = time.monotonic()
+        stamp.unlink(missing_ok=True)
         make_handed_in(week, folder)
-        log(f"{week.name:<20} made them in {time.monotonic() - started:.0f}s (kept in {folder})")
+        stamp.write_text(digest)
+        log(f"{week.name:<20} made {', '.join(week.handed_in)} in {time.monotonic() - started:.0f}s (kept in {folder})")
     shutil.copyfile(week.solution, folder / week.solution.name)  # grade the solution as it is now
     return folder / week.solution.name
