@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -57,6 +58,15 @@ def hint_on_error(hints: Mapping[str, str]) -> Iterator[None]:
             if clue in str(exc):
                 fail(f"{exc}: {hint}")
         raise
+
+
+def load_student_file(student, path: Path, what: str, fix: str) -> Any:
+    """A file the student wrote, unpickled in the student's own process with ``weights_only=True``: never in the
+    grader's, whose memory holds the references. Only plain data and tensors come back; a refusal is feedback."""
+    try:
+        return student.torch.attr("load")(str(path), map_location="cpu", weights_only=True)
+    except StudentError as exc:
+        fail(f"{what}: torch.load(..., weights_only=True) refused the file ({str(exc)[-160:]}): {fix}")
 
 
 def expect_tensor(

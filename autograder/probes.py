@@ -25,34 +25,35 @@ class GradModeLog:
 
 def batchnorm_classifier(seed: int, classes: int = 10) -> nn.Sequential:
     """784-32-classes with batch norm, seeded: its train and eval modes differ, deterministically."""
-    generator_state = torch.random.get_rng_state()
-    torch.manual_seed(seed)
-    model = nn.Sequential(
-        nn.Flatten(), nn.Linear(784, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Linear(32, classes), nn.LogSoftmax(dim=1)
-    )
-    torch.random.set_rng_state(generator_state)  # the student's random stream is theirs: leave it as it was
-    return model
+    with torch.random.fork_rng(devices=[]):  # the student's random stream is theirs: leave it as it was
+        torch.manual_seed(seed)
+        return nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(784, 32),
+            nn.BatchNorm1d(32),
+            nn.ReLU(),
+            nn.Linear(32, classes),
+            nn.LogSoftmax(dim=1),
+        )
 
 
 def lenet(seed: int) -> nn.Sequential:
     """The course's NetCNN as one Sequential (same layers, same order), seeded; independent of the student's."""
-    generator_state = torch.random.get_rng_state()
-    torch.manual_seed(seed)
-    model = nn.Sequential(
-        nn.Conv2d(1, 20, 5),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Conv2d(20, 50, 5),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Flatten(),
-        nn.Linear(800, 500),
-        nn.ReLU(),
-        nn.Linear(500, 10),
-        nn.LogSoftmax(dim=1),
-    )
-    torch.random.set_rng_state(generator_state)
-    return model
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return nn.Sequential(
+            nn.Conv2d(1, 20, 5),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(20, 50, 5),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(800, 500),
+            nn.ReLU(),
+            nn.Linear(500, 10),
+            nn.LogSoftmax(dim=1),
+        )
 
 
 def tensor_loader(images: torch.Tensor, labels: torch.Tensor, batch_size: int) -> DataLoader:

@@ -15,6 +15,7 @@ import math
 import statistics
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -35,19 +36,29 @@ def tensors(dataset, mean: float, std: float) -> tuple[torch.Tensor, torch.Tenso
     return images, dataset.targets
 
 
-def train_and_test(model_class: type, seed: int, data: dict, epochs: int, lr: float, batch: int) -> float:
-    torch.manual_seed(seed)
-    model = model_class()
+def training_steps(model: nn.Module, data: dict, epochs: int, lr: float, batch: int) -> Iterator[int]:
+    """The course's training (SGD with momentum 0.9, mini-batches shuffled each epoch), one step at a time: yields
+    the number of steps taken, so a caller can measure or stop between steps."""
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
     images, labels = data["train"]
+    steps = 0
     for _ in range(epochs):
-        model.train()
         order = torch.randperm(len(images))
         for start in range(0, len(images), batch):
+            model.train()  # a caller may have evaluated the model since the last step
             index = order[start : start + batch]
             optimizer.zero_grad()
             F.nll_loss(model(images[index]), labels[index]).backward()
             optimizer.step()
+            steps += 1
+            yield steps
+
+
+def train_and_test(model_class: type, seed: int, data: dict, epochs: int, lr: float, batch: int) -> float:
+    torch.manual_seed(seed)
+    model = model_class()
+    for _ in training_steps(model, data, epochs, lr, batch):
+        pass
     return test_accuracy(model, data)
 
 

@@ -21,13 +21,12 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F  # noqa: N812
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from training_thresholds import NORMALISE, tensors, test_accuracy  # noqa: E402
+from training_thresholds import NORMALISE, tensors, test_accuracy, training_steps  # noqa: E402
 
 from autograder.data import fashion_mnist  # noqa: E402
 from autograder.graders.week4_cnn import CNN_TARGET, FF_TARGET, NetCNN, NetFF  # noqa: E402
@@ -61,22 +60,13 @@ def grading(week: str, runs: int) -> None:
 def time_to_target(model_class: type, target: float, seed: int, data: dict, every: int, epochs: int) -> str:
     torch.manual_seed(seed)
     model = model_class()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    images, labels = data["train"]
-    training, steps = 0.0, 0
-    for _ in range(epochs):
-        order = torch.randperm(len(images))
-        for start in range(0, len(images), 64):
-            began = time.perf_counter()
-            model.train()
-            index = order[start : start + 64]
-            optimizer.zero_grad()
-            F.nll_loss(model(images[index]), labels[index]).backward()
-            optimizer.step()
-            training += time.perf_counter() - began
-            steps += 1
-            if steps % every == 0 and (accuracy := test_accuracy(model, data)) >= target:
-                return f"{accuracy:.4f} after {steps} batches ({steps * 64 / len(images):.2f} epochs), {training:.1f} s"
+    per_epoch = len(data["train"][0]) / 64
+    training, began = 0.0, time.perf_counter()
+    for steps in training_steps(model, data, epochs, lr=0.01, batch=64):
+        training += time.perf_counter() - began
+        if steps % every == 0 and (accuracy := test_accuracy(model, data)) >= target:
+            return f"{accuracy:.4f} after {steps} batches ({steps / per_epoch:.2f} epochs), {training:.1f} s"
+        began = time.perf_counter()
     return f"not reached in {epochs} epochs ({test_accuracy(model, data):.4f}, {training:.1f} s)"
 
 

@@ -37,6 +37,7 @@ from autograder.checks import (
     expect_tensor,
     fail,
     hint_on_error,
+    load_student_file,
     part,
     points,
 )
@@ -140,11 +141,12 @@ def test_transform_scales_and_normalises(student):
         got = student.TRANSFORM(pixels)
     except StudentError as exc:
         fail(f"{exc}: TRANSFORM should be transforms.Compose([transforms.ToTensor(), transforms.Normalize(...)])")
-    scaled = torch.tensor(pixels, dtype=torch.float32).div(255).unsqueeze(0)
+    pixels_as_floats = torch.tensor(pixels, dtype=torch.float32).unsqueeze(0)
+    scaled, unscaled = pixels_as_floats / 255, (pixels_as_floats - FASHION_MEAN) / FASHION_STD
     hints = {
         "the pixels were scaled to [0, 1] but not normalised: add transforms.Normalize": scaled,
         "these are MNIST's mean and std; Fashion-MNIST's are 0.2860 and 0.3530": (scaled - MNIST_MEAN) / MNIST_STD,
-        "normalised without scaling to [0, 1] first: ToTensor comes before Normalize": (scaled * 255 - 0.2860) / 0.3530,
+        "normalised without scaling to [0, 1] first: ToTensor comes before Normalize": unscaled,
     }
     expect_tensor(got, what, shape=(1, 28, 28), shape_hints={(28, 28): "ToTensor adds the channel dimension"})
     expect_close(got, (scaled - FASHION_MEAN) / FASHION_STD, what, atol=1e-4, hints=hints)
@@ -294,10 +296,8 @@ def _batches(seed: int, count: int, size: int) -> tuple[torch.Tensor, torch.Tens
 def test_one_epoch_updates_the_weights_as_the_reference(student, device):
     """train_one_epoch switches to train(), clears gradients each step, and steps once per batch"""
     images, labels, batches = _batches(11, 80, 16)
-    model = student.tool("batchnorm_classifier").handle(21).named("<model with batch norm>")
-    model.to.handle(device)
-    model.eval.handle()  # as evaluate() leaves it: the loop must switch back to training mode
-    loader = _loader(student, images, labels, 16)
+    # in evaluation mode, as evaluate() leaves it: the loop must switch back to training mode
+    model, loader = _probe_and_loader(student, 21, images, labels, device, train_mode=False, batch_size=16)
     student.train_one_epoch(model, loader, _student_sgd(student, model, 0.1, 0.9), device)
     got = model.state_dict()
     variants = {
@@ -326,9 +326,7 @@ def test_one_epoch_updates_the_weights_as_the_reference(student, device):
 def test_one_epoch_returns_the_mean_loss(student, device):
     """train_one_epoch returns the mean of its batches' losses"""
     images, labels, batches = _batches(12, 70, 16)  # uneven: 4 batches of 16 and one of 6
-    model = student.tool("batchnorm_classifier").handle(22).named("<model with batch norm>")
-    model.to.handle(device)
-    loader = _loader(student, images, labels, 16)
+    model, loader = _probe_and_loader(student, 22, images, labels, device, train_mode=True, batch_size=16)
     got = student.train_one_epoch(model, loader, _student_sgd(student, model, 0.0, 0.0), device)
     losses = _reference_epoch(probes.batchnorm_classifier(22), batches, 0.0, 0.0)
     by_batch = sum(losses) / len(losses)
@@ -385,12 +383,15 @@ def _reference_evaluate(model: nn.Module, batches: list, train_mode: bool = Fals
     return total / count, correct / count, sum(batch_means) / len(batch_means)
 
 
-def _student_evaluate(student, seed: int, images, labels, device: str, train_mode: bool):
-    model = student.tool("batchnorm_classifier").handle(seed).named("<model with batch norm>")
+def _probe_and_loader(
+    student, seed: int, images, labels, device: str, train_mode: bool, batch_size: int = 32, classes: int = 10
+):
+    """A batch-norm model in the student's process, on the device, in the given mode, and a loader of the batch."""
+    name = "<model with batch norm>" if classes == 10 else f"<{classes}-class model>"
+    model = student.tool("batchnorm_classifier").handle(seed, classes).named(name)
     model.to.handle(device)
     model.train.handle(train_mode)
-    loader = _loader(student, images, labels, 32)
-    return model, loader
+    return model, _loader(student, images, labels, batch_size)
 
 
 @part("evaluate")
@@ -398,7 +399,7 @@ def _student_evaluate(student, seed: int, images, labels, device: str, train_mod
 def test_evaluate_matches_the_reference(student, device):
     """evaluate returns (summed loss / images, correct / images) with the model in eval mode"""
     images, labels, batches = _batches(41, 70, 32)
-    model, loader = _student_evaluate(student, 42, images, labels, device, train_mode=True)
+    model, loader = _probe_and_loader(student, 42, images, labels, device, train_mode=True)
     what = "evaluate(<model in training mode>, <70 images in batches of 32>)"
     got = student.evaluate(model, loader, device)
     if not isinstance(got, (tuple, list)) or len(got) != 2:
@@ -423,7 +424,7 @@ def test_evaluate_matches_the_reference(student, device):
 def test_evaluate_runs_without_autograd(student, device):
     """evaluate runs the model inside torch.no_grad(): no graph is recorded"""
     images, labels, _ = _batches(43, 64, 32)
-    model, loader = _student_evaluate(student, 44, images, labels, device, train_mode=False)
+    model, loader = _probe_and_loader(student, 44, images, labels, device, train_mode=False)
     log = student.tool("GradModeLog").handle()
     model.register_forward_pre_hook.handle(log)
     student.evaluate(model, loader, device)
@@ -442,7 +443,7 @@ def test_evaluate_runs_without_autograd(student, device):
 def test_evaluate_leaves_the_model_unchanged(student, device):
     """evaluate computes no gradients into the model and changes none of its weights"""
     images, labels, _ = _batches(45, 64, 32)
-    model, loader = _student_evaluate(student, 46, images, labels, device, train_mode=False)
+    model, loader = _probe_and_loader(student, 46, images, labels, device, train_mode=False)
     before = model.state_dict()
     student.evaluate(model, loader, device)
     with_gradients = student.tool("parameters_with_gradients")(model)
@@ -470,7 +471,7 @@ def _reference_confusion(model: nn.Module, images: torch.Tensor, labels: torch.T
 def test_confusion_matrix_counts_true_by_predicted(student, device):
     """confusion_matrix counts images by (true class, predicted class), in eval mode"""
     images, labels = _random_batch(51, 90)
-    model, loader = _student_evaluate(student, 52, images, labels, device, train_mode=True)
+    model, loader = _probe_and_loader(student, 52, images, labels, device, train_mode=True)
     what = "confusion_matrix(<model in training mode>, <90 images in batches of 32>)"
     got = expect_tensor(student.confusion_matrix(model, loader, device, 10), what, shape=(10, 10))
     expected = _reference_confusion(probes.batchnorm_classifier(52).eval(), images, labels, 10)
@@ -489,10 +490,7 @@ def test_confusion_matrix_counts_true_by_predicted(student, device):
 def test_confusion_matrix_follows_num_classes(student, device):
     """confusion_matrix's size follows num_classes, and every image is counted once"""
     images, labels = _random_batch(53, 50, classes=4)
-    model = student.tool("batchnorm_classifier").handle(54, 4).named("<4-class model>")
-    model.to.handle(device)
-    model.eval.handle()
-    loader = _loader(student, images, labels, 32)
+    model, loader = _probe_and_loader(student, 54, images, labels, device, train_mode=False, classes=4)
     what = "confusion_matrix(<4-class model>, <50 images>, num_classes=4)"
     got = expect_tensor(student.confusion_matrix(model, loader, device, num_classes=4), what, shape=(4, 4))
     expected = _reference_confusion(probes.batchnorm_classifier(54, 4).eval(), images, labels, 4)
@@ -529,10 +527,7 @@ def _test_accuracy(student, folder: Path, name: str, model_class: type) -> float
         key = hashlib.sha256(copy.read_bytes()).hexdigest() + model_class.__name__
         if key in _MEASURED:
             return _MEASURED[key]
-        try:
-            state = student.torch.attr("load")(str(copy), map_location="cpu", weights_only=True)
-        except StudentError as exc:
-            fail(f"{name}: torch.load(..., weights_only=True) refused it ({str(exc)[-160:]}): save model.state_dict()")
+        state = load_student_file(student, copy, name, "save model.state_dict()")
     model = model_class()
     if not isinstance(state, dict) or not all(isinstance(value, torch.Tensor) for value in state.values()):
         fail(f"{name} holds a {type(state).__name__}, expected a state_dict: torch.save(model.state_dict(), path)")
@@ -549,7 +544,8 @@ def _test_accuracy(student, folder: Path, name: str, model_class: type) -> float
     return _MEASURED[key]
 
 
-def _expect_accuracy(accuracy: float, target: float, name: str, model_class: type) -> None:
+def _expect_weights_reach(student, folder: Path, name: str, model_class: type, target: float) -> None:
+    accuracy = _test_accuracy(student, folder, name, model_class)
     if accuracy < target:
         fail(
             f"{name} ({model_class.__name__}) reaches {accuracy:.2%} on the grader's 10,000 test images; the target is "
@@ -561,22 +557,18 @@ def _expect_accuracy(accuracy: float, target: float, name: str, model_class: typ
 @points(3)
 def test_cnn_weights_reach_the_target(student, submission_folder):
     """week4_cnn.pt, loaded into NetCNN, reaches 85% on the grader's Fashion-MNIST test set"""
-    _expect_accuracy(
-        _test_accuracy(student, submission_folder, "week4_cnn.pt", NetCNN), CNN_TARGET, "week4_cnn.pt", NetCNN
-    )
+    _expect_weights_reach(student, submission_folder, "week4_cnn.pt", NetCNN, CNN_TARGET)
 
 
 @part("trained")
 @points(1)
 def test_cnn_weights_are_trained(student, submission_folder):
     """week4_cnn.pt reaches at least 75%: trained, if short of the target"""
-    _expect_accuracy(
-        _test_accuracy(student, submission_folder, "week4_cnn.pt", NetCNN), CNN_FLOOR, "week4_cnn.pt", NetCNN
-    )
+    _expect_weights_reach(student, submission_folder, "week4_cnn.pt", NetCNN, CNN_FLOOR)
 
 
 @part("trained")
 @points(2)
 def test_ff_weights_reach_the_target(student, submission_folder):
     """week4_ff.pt, loaded into NetFF, reaches 82% on the grader's Fashion-MNIST test set"""
-    _expect_accuracy(_test_accuracy(student, submission_folder, "week4_ff.pt", NetFF), FF_TARGET, "week4_ff.pt", NetFF)
+    _expect_weights_reach(student, submission_folder, "week4_ff.pt", NetFF, FF_TARGET)

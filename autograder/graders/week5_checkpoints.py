@@ -26,11 +26,12 @@ from autograder.checks import (
     expect_float,
     expect_tensor,
     fail,
+    hint_on_error,
+    load_student_file,
     part,
     points,
     student_device,
 )
-from autograder.sandbox import StudentError
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 CHECKPOINT_KEYS = {"epoch", "model_state_dict", "optimizer_state_dict", "loss"}
@@ -87,15 +88,7 @@ def _student_sgd(student, model):
     return student.torch.attr("optim").attr("SGD").handle(model.parameters.handle(), lr=0.1, momentum=0.9)
 
 
-def _load_in_student(student, path: Path, what: str):
-    """The student's file, unpickled in the student's own process with weights_only=True; tensors come back."""
-    try:
-        return student.torch.attr("load")(str(path), map_location="cpu", weights_only=True)
-    except StudentError as exc:
-        fail(
-            f"{what}: torch.load(..., weights_only=True) refused the file ({str(exc)[-160:]}): save plain tensors "
-            "and containers (a state_dict), not the model object"
-        )
+_NOT_THE_OBJECT = "save plain tensors and containers (a state_dict), not the model object"
 
 
 def _expect_small_net(model, what: str) -> None:
@@ -123,14 +116,11 @@ def test_save_weights_writes_the_state_dict(student):
     model = _student_model(student, state)
     with _folder() as folder:
         path = folder / "weights.pt"
-        try:
+        with hint_on_error({"ickl": "save model.state_dict(), not the model object"}):
             student.save_weights(model, str(path))
-        except StudentError as exc:
-            hint = ": save model.state_dict(), not the model object" if "ickl" in str(exc) else ""
-            fail(f"{exc}{hint}")
         if not path.is_file():
             fail("save_weights(model, path) wrote no file at path")
-        saved = _load_in_student(student, path, "the file save_weights wrote")
+        saved = load_student_file(student, path, "the file save_weights wrote", _NOT_THE_OBJECT)
     _expect_state(saved, state, "the file save_weights wrote")
 
 
@@ -167,7 +157,7 @@ def test_checkpoint_holds_epoch_model_optimizer_and_loss(student):
         student.save_checkpoint(str(path), model, optimizer, 7, 0.25)
         if not path.is_file():
             fail("save_checkpoint(path, ...) wrote no file at path")
-        saved = _load_in_student(student, path, "the checkpoint")
+        saved = load_student_file(student, path, "the checkpoint", _NOT_THE_OBJECT)
     if not isinstance(saved, dict):
         fail(f"the checkpoint holds a {type(saved).__name__}, expected a dictionary")
     missing, extra = CHECKPOINT_KEYS - set(saved), set(saved) - CHECKPOINT_KEYS
@@ -275,11 +265,8 @@ def test_load_to_cpu_reads_a_file_saved_on_a_gpu(student):
     state = _weights(51)
     with _folder() as folder:
         _save_as_if_on_gpu(state, folder / "gpu_weights.pt")
-        try:
+        with hint_on_error({"CUDA": "pass map_location='cpu' to torch.load"}):
             loaded = student.load_to_cpu(str(folder / "gpu_weights.pt"))
-        except StudentError as exc:
-            hint = ": pass map_location='cpu' to torch.load" if "CUDA" in str(exc) else ""
-            fail(f"{exc}{hint}")
     if not isinstance(loaded, dict):
         fail(f"load_to_cpu(path) returned a {type(loaded).__name__}, expected the saved state_dict")
     for name, tensor in loaded.items():
