@@ -1,0 +1,66 @@
+"""`dlgrade grade` per week, whole process, wall clock: the figure a sandbox or grader change must not worsen.
+
+For each week, a correct submission (the released stub with the solution's answers, and week 4's trained weights
+beside it) is graded --runs times as a student's notebook is graded; the table gives the median, the fastest and
+the slowest run, and the score (which must be full every time). With --devices cpu,cuda both columns come from
+one run on one machine. Prints; asserts nothing. Run from the repository root:
+    PATH=$PWD/.venv/bin:$PATH .venv/bin/python benchmarks/grading_time.py [--runs 5] [--devices cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from grading_cost import correct_submission  # noqa: E402
+
+from autograder.weeks import WEEKS  # noqa: E402
+
+BIN = Path(sys.executable).parent
+
+
+def grade_once(notebook: Path, device: str) -> tuple[float, float, float]:
+    """Seconds, score and maximum of one `dlgrade grade`, as a new process."""
+    started = time.perf_counter()
+    command = [str(BIN / "dlgrade"), "grade", str(notebook), "--format", "json", "--device", device]
+    run = subprocess.run(command, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if run.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed ({run.returncode}):\n{run.stderr[-3000:]}")
+    report = json.loads(run.stdout)
+    return seconds, report["score"], report["max_score"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5, help="gradings per week and device (default: 5)")
+    parser.add_argument("--devices", default="cpu", help="comma-separated: cpu, cuda (default: cpu)")
+    parser.add_argument("--weeks", default=",".join(WEEKS), help="comma-separated weeks (default: all)")
+    args = parser.parse_args()
+    devices = args.devices.split(",")
+    with tempfile.TemporaryDirectory(prefix="dlgrade-bench-") as scratch:
+        print(f"{'week':<20}" + "".join(f"{device + ' median':>14}{'min-max':>14}{'score':>10}" for device in devices))
+        for week in args.weeks.split(","):
+            notebook = correct_submission(Path(scratch), week)
+            row = f"{week:<20}"
+            for device in devices:
+                runs = [grade_once(notebook, device) for _ in range(args.runs)]
+                seconds = [run[0] for run in runs]
+                scores = {f"{run[1]:g}/{run[2]:g}" for run in runs}
+                spread = f"{min(seconds):.2f}-{max(seconds):.2f}"
+                row += f"{statistics.median(seconds):>13.2f}s{spread:>14}{' '.join(sorted(scores)):>10}"
+            print(row, flush=True)
+    print(f"(median of {args.runs} whole-process runs each)")
+
+
+if __name__ == "__main__":
+    main()
