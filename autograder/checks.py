@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 import torch
 
-from autograder.sandbox import StudentError
-from autograder.wire import tensor_info
+from autograder.sandbox.wire import tensor_info
+from autograder.student_process import StudentError
 
 DEFAULT_TOLERANCES = {  # (rtol, atol), as torch.testing.assert_close uses them
     torch.float16: (1e-3, 1e-5),

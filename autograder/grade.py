@@ -13,7 +13,7 @@ from pathlib import Path
 from autograder.locked_cells import restore_locked_cells
 from autograder.notebook import code_cells, declared_week, read_notebook
 from autograder.report import GradeReport
-from autograder.sandbox import CellOutcome, Limits, StudentProcess
+from autograder.student_process import CellOutcome, Limits, StudentProcess
 from autograder.weeks import Week, detect_week, get_week
 
 

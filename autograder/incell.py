@@ -25,8 +25,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from autograder.answering import Worker, describe_error
-from autograder.sandbox import StudentTimeout
+from autograder.sandbox.answering import Worker, describe_error
+from autograder.student_process import StudentTimeout
 
 
 class PartScore(float):

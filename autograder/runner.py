@@ -17,8 +17,8 @@ import pytest
 
 from autograder.checks import Mismatch
 from autograder.report import TestResult
-from autograder.sandbox import StudentError
 from autograder.student import Student
+from autograder.student_process import StudentError
 
 _EMPTY_INI = Path(__file__).with_name("graders") / "pytest.ini"
 

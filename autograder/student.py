@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from autograder import wire
-from autograder.sandbox import StudentCrashed, StudentError, StudentProcess
+from autograder.sandbox import wire
+from autograder.student_process import StudentCrashed, StudentError, StudentProcess
 
 
 class Student:
@@ -42,7 +42,7 @@ class Student:
         return remote
 
     def tool(self, name: str) -> Remote:
-        """One of ``autograder.probes.TOOLS``, in the student's process: instruments the graders build there."""
+        """One of ``autograder.sandbox.probes.TOOLS``, in the student's process: instruments the graders build there."""
         remote = _expect_remote(self._ask({"op": "tool", "name": name}, name, want="handle"))
         remote._text = name
         return remote

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder.sandbox import Limits
+from autograder.student_process import Limits
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 MAX_HANDED_IN_BYTES = 20_000_000  # a handed-in file larger than this is refused (week 4's weights are under 3 MB)

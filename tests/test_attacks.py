@@ -49,7 +49,7 @@ STUB_ATTACKS = {
         "unittest.TestCase.assertEqual = lambda *a, **k: None"
     ),
     "patches the grader's own modules": (
-        "import autograder.wire as w, autograder.answering as a\n"
+        "import autograder.sandbox.wire as w, autograder.sandbox.answering as a\n"
         "w.encode = lambda *args, **kwargs: {'t': 'tensor', 'dtype': 'float32', 'shape': [], 'data': 'AACAPw=='}\n"
         "a.describe_error = lambda exc: {'type': 'OK', 'message': 'passed', 'where': []}"
     ),

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from autograder import probes
 from autograder.incell import KernelNamespace
-from autograder.sandbox import StudentError
+from autograder.sandbox import probes
 from autograder.student import Student
+from autograder.student_process import StudentError
 
 
 @pytest.fixture()

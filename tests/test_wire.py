@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from autograder import wire
-from autograder.framing import MAX_FRAME_BYTES
+from autograder.sandbox import wire
+from autograder.sandbox.framing import MAX_FRAME_BYTES
 
 
 @pytest.mark.parametrize(

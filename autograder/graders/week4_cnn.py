@@ -29,7 +29,6 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
-from autograder import probes
 from autograder.checks import (
     expect_close,
     expect_equal,
@@ -42,7 +41,8 @@ from autograder.checks import (
     points,
 )
 from autograder.data import fashion_mnist
-from autograder.sandbox import StudentError
+from autograder.sandbox import probes
+from autograder.student_process import StudentError
 from autograder.weeks import MAX_HANDED_IN_BYTES
 
 FASHION_MEAN, FASHION_STD = 0.2860, 0.3530

@@ -1,4 +1,4 @@
-"""Entry point of the student's process: ``python -m autograder.worker REQUEST_FD REPLY_FD MEMORY_MB``.
+"""Entry point of the student's process: ``python -m autograder.sandbox.worker REQUEST_FD REPLY_FD MEMORY_MB``.
 
 Order matters. Isolation comes first, while the process is still single-threaded (the kernel refuses a new
 user namespace to a threaded process, and numpy starts threads on import); then the memory limit; only then
@@ -27,12 +27,12 @@ def main(argv: list[str]) -> int:
     request_fd, reply_fd, memory_mb = int(argv[0]), int(argv[1]), int(argv[2])
     notes: list[str] = []
     if os.environ.get("DLGRADE_ISOLATE", "1") == "1":
-        from autograder.isolation import isolate
+        from autograder.sandbox.isolation import isolate
 
         hidden = [path for path in os.environ.get("DLGRADE_HIDE", "").split(os.pathsep) if path]
         notes = isolate(hidden, os.getcwd())
     _limit_memory(memory_mb)
-    from autograder.answering import serve
+    from autograder.sandbox.answering import serve
 
     return serve(request_fd, reply_fd, notes)
 

@@ -19,9 +19,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder import framing
 from autograder.notebook import Cell
 from autograder.processes import PidsCgroup, kill_tree
+from autograder.sandbox import framing
 
 PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
 
@@ -185,7 +185,14 @@ class StudentProcess:
         reply_r, reply_w = os.pipe()
         output_r, output_w = os.pipe()
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "autograder.worker", str(request_r), str(reply_w), str(self.limits.memory_mb)],
+            [
+                sys.executable,
+                "-m",
+                "autograder.sandbox.worker",
+                str(request_r),
+                str(reply_w),
+                str(self.limits.memory_mb),
+            ],
             stdin=subprocess.DEVNULL,
             stdout=output_w,
             stderr=output_w,

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from autograder import wire
+from autograder.sandbox import wire
 
 _SHELL_PREFIXES = ("%", "!")
 
@@ -70,7 +70,7 @@ class Worker:
         if op == "put":
             return {"ok": True, "value": wire.encode(self.handle_for(wire.decode(request["value"], self.resolve)))}
         if op == "tool":
-            from autograder.probes import TOOLS  # noqa: PLC0415 - only weeks that probe need it
+            from autograder.sandbox.probes import TOOLS  # noqa: PLC0415 - only weeks that probe need it
 
             if request.get("name") not in TOOLS:
                 raise LookupError(f"no grader tool named {request.get('name')!r}")

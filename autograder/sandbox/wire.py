@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from autograder.framing import WireError, pack_frame, read_frame
+from autograder.sandbox.framing import WireError, pack_frame, read_frame
 
 __all__ = ["Handle", "TensorInfo", "WireError", "decode", "encode", "pack_frame", "read_frame", "tensor_info"]
 
