@@ -9,6 +9,7 @@ run loses nothing already graded, and a rerun grades only what is missing or cha
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import json
 import multiprocessing
@@ -94,21 +95,33 @@ def fingerprint(submission: Submission) -> str:
     return digest.hexdigest()
 
 
-def is_current(out: Path, submission: Submission) -> bool:
+def is_current(out: Path, submission: Submission, confined: bool = True) -> bool:
+    """Graded before, from the same notebook and graders (and confined, if it can be confined now)."""
     try:
         saved = json.loads(result_file(out, submission).read_text())
-        return saved["extra_data"]["fingerprint"] == fingerprint(submission)
-    except (OSError, ValueError, KeyError, TypeError):
+        same = saved["extra_data"]["fingerprint"] == fingerprint(submission)
+        return same and (saved["extra_data"].get("confined", True) or not confined)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return False
 
 
-def grade_submission(submission: Submission, out: Path, device: str) -> dict:
-    """Grade one notebook and write its results.json atomically; a notebook that cannot be graded scores 0."""
+def grade_submission(
+    submission: Submission, out: Path, device: str, root: Path, allow_unconfined: bool = False
+) -> dict:
+    """Grade one notebook and write its results.json atomically; a notebook that cannot be graded scores 0.
+
+    ``root`` (the submissions folder) is hidden from the student's process: no classmate's notebook in sight."""
     from autograder.grade import grade_notebook  # noqa: PLC0415 - imported in each pool process
     from autograder.notebook import NotebookError  # noqa: PLC0415
 
     try:
-        report = grade_notebook(submission.path, week=submission.week, device=device)
+        report = grade_notebook(
+            submission.path,
+            week=submission.week,
+            device=device,
+            require_confinement=not allow_unconfined,
+            hidden=(root, out),
+        )
         results = to_gradescope(report)
     except (NotebookError, UnknownWeek) as exc:
         report = _not_graded(submission, f"not graded: {exc}")
@@ -130,20 +143,34 @@ def run_batch(
     device: str = "cpu",
     week: str | None = None,
     gradebook: str | None = None,
+    allow_unconfined: bool = False,
 ) -> tuple[list[Submission], list[Submission]]:
-    """Grade what is missing or changed in this shard; returns (all submissions of the shard, those graded now)."""
+    """Grade what is missing or changed in this shard; returns (all submissions of the shard, those graded now).
+
+    Scores from here are published, so without confinement nothing is graded (``Unconfined``), unless
+    ``allow_unconfined``: then each results.json and the CSV say so."""
+    from autograder.grade import Unconfined  # noqa: PLC0415
+    from autograder.sandbox.confinement import unavailable  # noqa: PLC0415
+
+    reason = unavailable()
+    if reason and not allow_unconfined:
+        raise Unconfined(
+            f"student code cannot be confined here ({reason}); run scripts/enable-confinement.sh, "
+            "or pass --allow-unconfined to grade without confinement (every report and the CSV will say so)"
+        )
     records = read_gradebook(gradebook) if gradebook else None
     mine = [s for s in find_submissions(root, week) if in_shard(s.student, *shard)]
-    todo = [s for s in mine if not is_current(out, s)]
+    todo = [s for s in mine if not is_current(out, s, confined=reason is None)]
     progress = tqdm(total=len(todo), desc="grading", unit="notebook", file=sys.stderr, disable=not todo)
+    grade = functools.partial(grade_submission, out=out, device=device, root=root, allow_unconfined=allow_unconfined)
     if jobs <= 1:
         for submission in todo:
-            grade_submission(submission, out, device)
+            grade(submission)
             progress.update()
     else:
         context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
         with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_one_thread_each) as pool:
-            futures = [pool.submit(grade_submission, s, out, device) for s in todo]
+            futures = [pool.submit(grade, s) for s in todo]
             for future in as_completed(futures):
                 future.result()
                 progress.update()
@@ -168,7 +195,8 @@ def write_csv(out: Path, submissions: list[Submission], records: CourseRecords |
     """``OUT/grades.csv`` in nbgrader's export format, one row per graded notebook.
 
     With nbgrader's gradebook (``records``) the names, e-mails, due dates and submission times are filled in as
-    ``nbgrader export`` fills them; dlgrade applies no late penalty, so that column is always 0.
+    ``nbgrader export`` fills them; dlgrade applies no late penalty, so that column is always 0. Where any notebook
+    was graded without confinement (``--allow-unconfined``), a last column ``graded_unconfined`` says which.
     """
     records = records or CourseRecords()
     rows = []
@@ -189,13 +217,15 @@ def write_csv(out: Path, submissions: list[Submission], records: CourseRecords |
                 "late_submission_penalty": 0.0,
                 "score": float(results["score"]),
                 "max_score": float(results["max_score"]),
+                "graded_unconfined": "" if results.get("extra_data", {}).get("confined", True) else "yes",
             }
         )
+    columns = CSV_COLUMNS + ["graded_unconfined"] * any(row["graded_unconfined"] for row in rows)
     target = out / "grades.csv"
     out.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(".csv.partial")
     with partial.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS, restval="")
+        writer = csv.DictWriter(handle, fieldnames=columns, restval="", extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
     os.replace(partial, target)

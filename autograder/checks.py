@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -60,11 +59,11 @@ def hint_on_error(hints: Mapping[str, str]) -> Iterator[None]:
         raise
 
 
-def load_student_file(student, path: Path, what: str, fix: str) -> Any:
+def load_student_file(student, path: str, what: str, fix: str) -> Any:
     """A file the student wrote, unpickled in the student's own process with ``weights_only=True``: never in the
     grader's, whose memory holds the references. Only plain data and tensors come back; a refusal is feedback."""
     try:
-        return student.torch.attr("load")(str(path), map_location="cpu", weights_only=True)
+        return student.torch.attr("load")(path, map_location="cpu", weights_only=True)
     except StudentError as exc:
         fail(f"{what}: torch.load(..., weights_only=True) refused the file ({str(exc)[-160:]}): {fix}")
 

@@ -13,17 +13,27 @@ from pathlib import Path
 
 from autograder import report as formats
 from autograder.classroom_cli import add_commands
-from autograder.grade import grade_notebook, resolve_device
+from autograder.grade import Unconfined, grade_notebook, resolve_device
 from autograder.notebook import NotebookError
 from autograder.student_repo import ExportError
 from autograder.weeks import WEEKS, UnknownWeek
+
+_ONE_LINE_ERRORS = (
+    NotebookError,
+    UnknownWeek,
+    Unconfined,
+    ValueError,
+    NotADirectoryError,
+    FileNotFoundError,
+    ExportError,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return args.run(args)
-    except (NotebookError, UnknownWeek, ValueError, NotADirectoryError, FileNotFoundError, ExportError) as exc:
+    except _ONE_LINE_ERRORS as exc:
         print(f"dlgrade: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -36,6 +46,7 @@ def _grade(args: argparse.Namespace) -> int:
         "call_seconds": args.call_seconds,
         "total_seconds": args.total_seconds,
         "memory_mb": args.memory_mb,
+        "disk_mb": args.disk_mb,
     }
     result = grade_notebook(args.notebook, week=args.week, device=args.device, overrides=overrides)
     sys.stdout.write(formats.FORMATS[args.format](result))
@@ -92,6 +103,7 @@ def _batch(args: argparse.Namespace) -> int:
         device=resolve_device(args.device),
         week=args.week,
         gradebook=args.gradebook,
+        allow_unconfined=args.allow_unconfined,
     )
     for submission in mine:
         results = json.loads(result_file(out, submission).read_text())
@@ -123,6 +135,7 @@ def _parser() -> argparse.ArgumentParser:
     grade.add_argument("--call-seconds", type=float, help="time limit per question (default: the week's)")
     grade.add_argument("--total-seconds", type=float, help="time limit per notebook (default: the week's)")
     grade.add_argument("--memory-mb", type=int, help="memory limit of the student's process (default: the week's)")
+    grade.add_argument("--disk-mb", type=int, help="size of the student's scratch space (default: the week's)")
     grade.set_defaults(run=_grade)
 
     demo = commands.add_parser("demo", help="grade every reference solution and stub, print the scores")
@@ -139,6 +152,11 @@ def _parser() -> argparse.ArgumentParser:
         "--gradebook",
         metavar="DB_URL",
         help="nbgrader's database (e.g. sqlite:///gradebook.db): fill names, e-mails and dates into the CSV",
+    )
+    batch.add_argument(
+        "--allow-unconfined",
+        action="store_true",
+        help="grade even where student code cannot be confined (no bubblewrap); every report and the CSV say so",
     )
     _device_option(batch)
     batch.set_defaults(run=_batch)

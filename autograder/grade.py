@@ -10,11 +10,17 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from autograder.data import private_locations
 from autograder.locked_cells import restore_locked_cells
 from autograder.notebook import code_cells, declared_week, read_notebook
 from autograder.report import GradeReport
+from autograder.sandbox import confinement
 from autograder.student_process import CellOutcome, Limits, StudentProcess
-from autograder.weeks import Week, detect_week, get_week
+from autograder.weeks import PACKAGE_DIR, REPO_DIR, Week, detect_week, get_week
+
+
+class Unconfined(Exception):
+    """Confinement was required and this machine cannot provide it; the message says why, in one line."""
 
 
 def resolve_device(device: str) -> str:
@@ -36,8 +42,15 @@ def grade_notebook(
     device: str = "auto",
     limits: Limits | None = None,
     overrides: dict[str, float | int | None] | None = None,
+    require_confinement: bool = False,
+    hidden: tuple[Path, ...] = (),
 ) -> GradeReport:
-    """The full report for one notebook; raises NotebookError or UnknownWeek only if it cannot grade at all."""
+    """The full report for one notebook; raises NotebookError or UnknownWeek only if it cannot grade at all.
+
+    Student code runs confined where bubblewrap works here; elsewhere it runs unconfined with a note at the top of
+    the report, or, with ``require_confinement``, not at all (``Unconfined``). ``hidden`` adds folders its process
+    must not see (a batch's other submissions).
+    """
     started = time.monotonic()
     notebook = read_notebook(path)
     chosen: Week = get_week(week) if week else detect_week(path, declared_week(notebook))
@@ -46,7 +59,8 @@ def grade_notebook(
     limits = limits_with(limits or chosen.limits, **(overrides or {}))
     if device == "cuda":
         resolve_device(device)  # fail before starting anything when there is no GPU
-    with StudentProcess(code_cells(notebook), limits, device, hidden=hidden_paths(chosen)) as process:
+    view, unconfined = student_view(path, device, require_confinement, hidden)
+    with StudentProcess(code_cells(notebook), limits, device, view=view) as process:
         process.spawn()
         from autograder.runner import run_graders  # noqa: PLC0415 - torch and pytest load while it boots
         from autograder.student import Student  # noqa: PLC0415
@@ -55,15 +69,27 @@ def grade_notebook(
         process.device = device
         process.run_cells()
         report.tests = run_graders(chosen.grader_file, Student(process), device, folder=path.resolve().parent)
-    report.notes = edits + _cell_notes(process.outcomes) + _process_notes(process)
+    report.confined = view is not None
+    first = [f"not confined: {unconfined}; the notebook's code could read and change what this user can"]
+    report.notes = (first if unconfined else []) + edits + _cell_notes(process.outcomes) + _process_notes(process)
     report.printed = process.printed
     report.seconds = time.monotonic() - started
     return report
 
 
-def hidden_paths(week: Week) -> list[Path]:
-    """What the student's process must not read: the graders, the solutions, the data the graders own."""
-    return [week.grader_file.parent, week.solution.parent.parent, *week.private_data]
+def student_view(
+    notebook: Path, device: str, required: bool, hidden: tuple[Path, ...] = ()
+) -> tuple[confinement.View | None, str | None]:
+    """What the student's process will see, or (None, why) where it cannot be confined here."""
+    reason = confinement.unavailable()
+    if reason is not None:
+        if required:
+            raise Unconfined(reason)
+        return None, reason
+    secret = [REPO_DIR] if (REPO_DIR / "solutions").is_dir() else []  # a checkout: the whole repository
+    secret += [notebook.resolve().parent, *private_locations(), *(p.resolve() for p in hidden)]
+    gpu = device != "cpu" and any(Path("/dev").glob("nvidia[0-9]*"))
+    return confinement.View(PACKAGE_DIR, tuple(secret), gpu=gpu), None
 
 
 def limits_with(base: Limits, **overrides: float | int | None) -> Limits:
@@ -87,6 +113,8 @@ def _cell_notes(outcomes: list[CellOutcome]) -> list[str]:
 
 def _process_notes(process: StudentProcess) -> list[str]:
     notes = list(process.isolation_notes)
+    if process.disk_limit_hit or any(o.fatal and "scratch space" in o.fatal for o in process.outcomes):
+        notes.append(f"the notebook filled its scratch space (limit disk_mb={process.limits.disk_mb})")
     if process.process_limit_hit:
         notes.append(f"the notebook tried to run more than {process.limits.processes} processes (limit processes)")
     if process.restarts:

@@ -38,6 +38,7 @@ class GradeReport:
     notes: list[str] = field(default_factory=list)
     printed: str = ""
     seconds: float = 0.0
+    confined: bool = True
 
     @property
     def score(self) -> float:
@@ -77,7 +78,7 @@ def to_gradescope(report: GradeReport) -> dict:
             }
             for number, test in enumerate(report.tests, start=1)
         ],
-        "extra_data": {"week": report.week, "notebook": report.notebook},
+        "extra_data": {"week": report.week, "notebook": report.notebook, "confined": report.confined},
     }
 
 
@@ -85,6 +86,7 @@ def from_gradescope(results: dict) -> GradeReport:
     """A report back from its results.json (to render it again, e.g. as Markdown for a check run)."""
     extra = results.get("extra_data", {})
     report = GradeReport(notebook=str(extra.get("notebook", "")), week=str(extra.get("week", "")))
+    report.confined = extra.get("confined", True) is not False
     report.tests = [
         TestResult(
             name=str(test.get("name", "")),
@@ -111,6 +113,7 @@ def to_markdown(report: GradeReport) -> str:
         "",
         f"`{report.notebook}`",
         "",
+        *([f"> **Warning:** {_md_cell(report.notes[0])}", ""] if not report.confined and report.notes else []),
         "| | part | test | points | feedback |",
         "|---|---|---|---|---|",
     ]
@@ -152,6 +155,8 @@ def to_table(report: GradeReport) -> str:
     """The terminal view: a row per test, feedback under failures, then notes and the total."""
     width = max([len(test.name) for test in report.tests] + [20])
     lines = [f"{report.notebook}  ({report.week})", ""]
+    if not report.confined and report.notes:  # the first note says why: a reader must see it before any score
+        lines += [f"  WARNING: {report.notes[0]}", ""]
     for test in report.tests:
         mark = "PASS" if test.status == "passed" else "FAIL"
         points = f"{_number(test.score)}/{_number(test.max_score)}"

@@ -9,8 +9,11 @@ Every failure is a ``StudentError`` whose message names the student's call, not 
 from __future__ import annotations
 
 import os
+import posixpath
 import re
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -47,6 +50,19 @@ class Student:
         remote._text = name
         return remote
 
+    @contextmanager
+    def folder(self) -> Iterator[StudentFolder]:
+        """A fresh folder in the student's scratch space, removed afterwards: where the grader's files (weights,
+        checkpoints, images) are handed to the student's code, and where that code writes its own."""
+        path = self.tool("make_folder")()
+        try:
+            yield StudentFolder(self, str(path))
+        finally:
+            try:
+                self.tool("remove_folder")(path)
+            except StudentError:
+                pass  # the process is gone, and its scratch space with it
+
     def _request(self, request: dict, call_text: str) -> Any:
         reply = self._process.ask(request)
         if not reply.get("ok"):
@@ -63,6 +79,28 @@ class Student:
     def _remote(self, handle: wire.Handle) -> Remote:
         text = f"<{handle.type_name}>"
         return Remote(self, {"handle": handle.id}, text, self._process.generation, handle.type_name)
+
+
+class StudentFolder:
+    """A folder as the student's process sees it; its files are written and checked there, never read here."""
+
+    def __init__(self, student: Student, path: str):
+        self._student, self.path = student, path
+
+    def __truediv__(self, name: str) -> str:
+        return posixpath.join(self.path, name)
+
+    def __str__(self) -> str:
+        return self.path
+
+    def write(self, name: str, data: bytes) -> str:
+        """Put ``data`` in the folder as ``name`` (subfolders are made); returns its path."""
+        self._student.tool("write_file")(self / name, data)
+        return self / name
+
+    def exists(self, name: str) -> bool:
+        """Whether the student's code left a file called ``name`` here."""
+        return self._student.tool("is_file")(self / name) is True
 
 
 class Remote:
@@ -137,12 +175,18 @@ def _expect_remote(value: Any) -> Remote:
     return value
 
 
-_TEMP_FOLDER = re.compile(re.escape(tempfile.gettempdir().rstrip(os.sep) + os.sep) + r"[^/\\\s'\"]+")
+_TEMP_PATH = re.compile(re.escape(tempfile.gettempdir().rstrip(os.sep) + os.sep) + r"[^\\\s'\",)]+")
 
 
 def _hide_temp(text: str) -> str:
-    """The grader's random temporary folder names are not feedback, and would make two gradings differ."""
-    return _TEMP_FOLDER.sub("<temporary folder>", text)
+    """Temporary folder names are not feedback (they would make two gradings differ): a path in one becomes
+    ``<temporary folder>``, followed by the file's own name where it names a file."""
+
+    def shorten(match: re.Match) -> str:
+        name = match.group(0).rstrip("/").rsplit("/", 1)[-1]
+        return "<temporary folder>/" + name if "." in name.strip(".") else "<temporary folder>"
+
+    return _TEMP_PATH.sub(shorten, text)
 
 
 def _describe(value: Any) -> str:
@@ -179,4 +223,8 @@ def _explain(call_text: str, error: Any) -> str:
         text += f" (at {where[-1]})"
     if kind == "MemoryError" or "can't allocate memory" in message:
         text += " (the notebook ran out of memory: limit memory_mb)"
+    elif "No space left on device" in message:
+        text += " (the notebook filled its scratch space: limit disk_mb)"
+    elif kind == "BlockingIOError" and "Resource temporarily unavailable" in message:
+        text += " (the notebook started too many processes or threads: limit processes)"
     return text

@@ -1,12 +1,14 @@
-"""Run the student's notebook in a separate, limited process and ask it questions.
+"""Run the student's notebook in a separate, confined, limited process and ask it questions.
 
 The parent keeps the clock: every cell and every question has a deadline, and the notebook as a whole has a
-budget. A question that hangs or kills the process costs that question only: the process is killed (its
-whole process group), a fresh one replays the cells that ran cleanly, and grading goes on.
+budget. A question that hangs, kills the process or fills its scratch space costs that question only: the process
+is killed (its whole process group and cgroup), a fresh one (in a fresh sandbox) replays the cells that ran
+cleanly, and grading goes on. The walls themselves are ``autograder.sandbox.confinement``'s.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import shutil
@@ -21,7 +23,7 @@ from pathlib import Path
 
 from autograder.notebook import Cell
 from autograder.processes import PidsCgroup, kill_tree
-from autograder.sandbox import framing
+from autograder.sandbox import confinement, framing
 
 PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
 
@@ -43,7 +45,12 @@ class Limits:
     restarts: int = 8
     """How many times a crashed or hung process is replaced before the remaining questions fail."""
     processes: int = 64
-    """Processes and threads the student's process may have at once (a pids cgroup, where one can be made)."""
+    """Processes and threads the student's process may have at once (RLIMIT_NPROC in its sandbox, and a pids
+    cgroup where one can be made)."""
+    disk_mb: int = 512
+    """Its scratch space: /tmp, home and working folder, one tmpfs of this size (confined only)."""
+    threads: int = 8
+    """Compute threads (OMP_NUM_THREADS and the BLAS pools) unless the grader's environment sets them."""
 
 
 class StudentError(Exception):
@@ -91,13 +98,15 @@ class StudentProcess:
         limits: Limits,
         device: str = "cpu",
         workdir: Path | None = None,
-        hidden: list[Path] | None = None,
+        view: confinement.View | None = None,
     ):
-        self.cells, self.limits, self.device = cells, limits, device
-        self.hidden = [str(path) for path in hidden or []]
+        """``view`` is what a confined process sees (None: not confined, with a note saying so)."""
+        self.cells, self.limits, self.device, self.view = cells, limits, device, view
         self.isolation_notes: list[str] = []
         self.process_limit_hit = False
+        self.disk_limit_hit = False
         self._cgroup: PidsCgroup | None = None
+        self._cgroup_tried = False
         self.outcomes: list[CellOutcome] = []
         self.restarts = 0
         self.generation = 0
@@ -108,6 +117,10 @@ class StudentProcess:
         self._deadline = time.monotonic() + limits.total_seconds
         self._proc: subprocess.Popen | None = None
         self._output: _Output | None = None
+
+    @property
+    def confined(self) -> bool:
+        return self.view is not None
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -133,12 +146,23 @@ class StudentProcess:
                 if not self._recover():
                     return
                 continue
-            if isinstance(reply.get("isolation"), list) and not self.isolation_notes:
-                self.isolation_notes = [str(note)[:300] for note in reply["isolation"]][:10]
+            self._note_limits(reply)
+            if reply.get("disk_full"):
+                outcome.fatal = f"{cell.label} filled the scratch space (disk_mb={self.limits.disk_mb})"
+                self._kill()
+                if not self._recover():
+                    return
+                continue
             if reply.get("ok"):
                 outcome.skipped_lines = [str(line) for line in reply.get("skipped", [])][:20]
             else:
                 outcome.error = _error_fields(reply)
+
+    def _note_limits(self, reply: dict) -> None:
+        """A fork refused for the process limit (RLIMIT_NPROC in the sandbox) surfaces as EAGAIN."""
+        error = reply.get("error")
+        if isinstance(error, dict) and error.get("type") == "BlockingIOError":
+            self.process_limit_hit |= "Resource temporarily unavailable" in str(error.get("message", ""))
 
     def close(self) -> None:
         """Kill every process the notebook started and remove the scratch directory; safe to call twice."""
@@ -175,7 +199,12 @@ class StudentProcess:
                     f"(limit: restarts={self.limits.restarts})"
                 )
             self._replay()
-        return self._exchange(request, self.limits.call_seconds)
+        reply = self._exchange(request, self.limits.call_seconds)
+        self._note_limits(reply)
+        if reply.get("disk_full"):
+            self.disk_limit_hit = True
+            self._kill()  # the answer stands; the next question starts from a fresh, empty scratch space
+        return reply
 
     # -- internals ---------------------------------------------------------------------------------------------
     def _spawn(self) -> None:
@@ -184,62 +213,81 @@ class StudentProcess:
         request_r, request_w = os.pipe()
         reply_r, reply_w = os.pipe()
         output_r, output_w = os.pipe()
-        self._proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "autograder.sandbox.worker",
-                str(request_r),
-                str(reply_w),
-                str(self.limits.memory_mb),
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=output_w,
-            stderr=output_w,
-            pass_fds=(request_r, reply_w),
-            cwd=self.workdir,
-            env=self._environment(),
-            start_new_session=True,
-        )
+        processes = self.limits.processes if self.confined else 0  # RLIMIT_NPROC counts per user: only when confined
+        command = [sys.executable, "-s", "-m", "autograder.sandbox.worker", str(request_r), str(reply_w)]
+        command += [str(self.limits.memory_mb), str(processes)]
+        try:
+            with self._sandbox(command) as sandbox:
+                self._proc = subprocess.Popen(
+                    self._in_cgroup(sandbox.argv if sandbox else command),
+                    stdin=subprocess.DEVNULL,
+                    stdout=output_w,
+                    stderr=output_w,
+                    pass_fds=(request_r, reply_w, *(sandbox.fds if sandbox else ())),
+                    cwd=self.workdir,
+                    env=self._environment(),
+                    start_new_session=True,
+                )
+        except (OSError, confinement.ConfinementError) as exc:
+            for fd in (request_r, request_w, reply_r, reply_w, output_r, output_w):
+                os.close(fd)
+            raise StudentCrashed(f"the notebook's process could not be started ({exc})") from None
         for fd in (request_r, reply_w, output_w):
             os.close(fd)
-        self._limit_processes(self._proc.pid)
         os.set_blocking(request_w, False)
         self._requests, self._replies = request_w, reply_r
         self._output = _Output(output_r, max(0, self.limits.output_bytes - len(self.output_kept)))
         self._output.start()
         self.generation += 1
 
+    def _sandbox(self, command: list[str]) -> contextlib.AbstractContextManager:
+        if self.view is None:
+            return contextlib.nullcontext()
+        disk_bytes = self.limits.disk_mb * 1024 * 1024
+        return confinement.Sandbox(command, self.view, disk_bytes, private=self.workdir)
+
     def _environment(self) -> dict[str, str]:
         """A small environment: no tokens or secrets of the grader's reach the student's code."""
-        env = {name: os.environ[name] for name in ("PATH", "LANG", "LC_ALL", "OMP_NUM_THREADS") if name in os.environ}
+        passed = ("LANG", "LC_ALL", "OMP_NUM_THREADS", "LD_LIBRARY_PATH")
+        env = {name: os.environ[name] for name in passed if name in os.environ}
+        threads = env.get("OMP_NUM_THREADS") or str(max(1, min(os.cpu_count() or 1, self.limits.threads)))
+        home, scratch = (confinement.HOME, confinement.TMP) if self.confined else (str(self.workdir),) * 2
         env.update(
-            HOME=str(self.workdir),
-            TMPDIR=str(self.workdir),
+            PATH=os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]),
+            HOME=home,
+            TMPDIR=scratch,
+            USER="student",
+            LOGNAME="student",
             PYTHONPATH=PACKAGE_PARENT,
             PYTHONHASHSEED="0",
             PYTHONDONTWRITEBYTECODE="1",
             MPLBACKEND="Agg",
-            DLGRADE_HIDE=os.pathsep.join(self.hidden),
+            MPLCONFIGDIR=os.path.join(home, ".config", "matplotlib"),
+            OMP_NUM_THREADS=threads,
+            OPENBLAS_NUM_THREADS=threads,
+            MKL_NUM_THREADS=threads,
+            DLGRADE_WORKER=str(os.getpid()),  # which grader started it: tests find what outlived grading
             DLGRADE_DEVICE=self.device,
             NO_PROXY="*",
             no_proxy="*",
         )
         if self.device == "cpu":  # "auto" leaves GPUs visible: the grader resolves it while this process boots
             env["CUDA_VISIBLE_DEVICES"] = ""
+        elif "CUDA_VISIBLE_DEVICES" in os.environ:
+            env["CUDA_VISIBLE_DEVICES"] = os.environ["CUDA_VISIBLE_DEVICES"]
         return env
 
-    def _limit_processes(self, pid: int) -> None:
-        """Put the new process in a pids cgroup before it runs any student code (it is still importing torch)."""
-        if self._cgroup is None and self.limits.processes > 0:
+    def _in_cgroup(self, command: list[str]) -> list[str]:
+        """``command``, started from inside a pids cgroup (where one can be made), so that nothing it forks,
+        however early, escapes the count."""
+        if not self._cgroup_tried and self.limits.processes > 0:
+            self._cgroup_tried = True
             self._cgroup, reason = PidsCgroup.create(self.limits.processes)
-            if reason and reason not in self.isolation_notes:
+            if reason and not self.confined:  # confined, RLIMIT_NPROC holds the limit without a cgroup
                 self.isolation_notes.append(reason)
-        if self._cgroup is not None:
-            try:
-                self._cgroup.add(pid)
-            except OSError as exc:
-                self.isolation_notes.append(f"no process limit: {exc}")
+        if self._cgroup is None:
+            return command
+        return ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', str(self._cgroup.path / "cgroup.procs"), *command]
 
     def _replay(self) -> None:
         """Start a fresh process and rerun the cells that did not hang or crash the last one."""
@@ -272,8 +320,8 @@ class StudentProcess:
                 raise StudentTimeout(self._budget_message()) from None
             raise StudentTimeout(_timeout_message(request, seconds)) from None
         except (framing.WireError, OSError) as exc:
-            status = self._kill()
-            raise StudentCrashed(_crash_message(request, status, exc)) from None
+            status = self._kill(grace=1.0)
+            raise StudentCrashed(_crash_message(request, status, exc, self.confined)) from None
 
     def _send(self, data: bytes, deadline: float) -> None:
         view = memoryview(data)
@@ -292,11 +340,19 @@ class StudentProcess:
             raise TimeoutError
         return os.read(self._replies, min(size, 1 << 20))
 
-    def _kill(self) -> int | None:
-        """Kill the whole process group; returns the exit status if there was a process."""
+    def _kill(self, grace: float = 0.0) -> int | None:
+        """Kill the whole process group; returns the exit status if there was a process.
+
+        ``grace``: a process that closed the channel is given that long to end by itself, so that its own exit
+        status is reported (bwrap, outside the sandbox, needs a moment to pass on the worker's)."""
         proc, self._proc = self._proc, None
         if proc is None:
             return None
+        if grace:
+            try:
+                proc.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                pass
         kill_tree(proc.pid)
         if self._cgroup is not None:
             self.process_limit_hit = self.process_limit_hit or self._cgroup.hit_limit()
@@ -333,15 +389,24 @@ def _error_fields(reply: dict) -> dict:
     }
 
 
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return str(number)
+
+
 def _timeout_message(request: dict, seconds: float) -> str:
     if request.get("op") == "run_cell":
         return f"{request['label']} ran longer than its limit (cell_seconds={seconds:g}) and was stopped"
     return f"no answer within the time limit (call_seconds={seconds:g}): is there an endless loop or input()?"
 
 
-def _crash_message(request: dict, status: int | None, exc: Exception) -> str:
+def _crash_message(request: dict, status: int | None, exc: Exception, confined: bool = False) -> str:
+    if confined and status is not None and 128 < status < 128 + signal.NSIG:
+        status = 128 - status  # bwrap exits with 128 + the signal that ended the sandbox
     if status is not None and status < 0:
-        how = f"was killed by signal {signal.Signals(-status).name}"
+        how = f"was killed by signal {_signal_name(-status)}"
     elif status is not None:
         how = f"exited with status {status}"
     else:

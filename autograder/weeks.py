@@ -27,11 +27,6 @@ class Week:
     handed_in: tuple[str, ...] = ()
 
     @property
-    def private_data(self) -> list[Path]:
-        """Data only the graders may read (held-out test sets); hidden from the student's process."""
-        return []
-
-    @property
     def grader_file(self) -> Path:
         return PACKAGE_DIR / "graders" / f"{self.name}.py"
 

@@ -3,11 +3,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
-# Real Fashion-MNIST (the IDX files, from Debian's package): week 4 trains and is graded on it, with no download.
-if [ ! -f /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz ] && [ "$(id -u)" = 0 ] \
-    && command -v apt-get >/dev/null; then
-    { apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist; } >/dev/null \
-        || echo "warning: could not install dataset-fashion-mnist; set DLGRADE_DATA to a folder with Fashion-MNIST" >&2
+# From Debian's packages: bubblewrap, which confines the student's code while grading (dlgrade batch refuses to
+# grade without it), and real Fashion-MNIST (the IDX files): week 4 trains and is graded on it, with no download.
+packages=()
+command -v bwrap >/dev/null || packages+=(bubblewrap)
+[ -f /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz ] || packages+=(dataset-fashion-mnist)
+if [ "${#packages[@]}" -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    { apt-get update -qq && apt-get install -y -qq "${packages[@]}"; } >/dev/null \
+        || echo "warning: could not install ${packages[*]}; see README.md, 'Isolation' and 'Data'" >&2
+elif ! command -v bwrap >/dev/null; then
+    echo "warning: bubblewrap is not installed, so student code would run unconfined: run" \
+        "scripts/enable-confinement.sh (it uses sudo)" >&2
 fi
 if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv

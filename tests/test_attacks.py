@@ -115,16 +115,22 @@ PART_ATTACKS = {
         "expected (15, 32, 60)",
     ),
     "floods its output": ("storage_facts", "def storage_facts(t):\n    while True:\n        print('x' * 10000)", ""),
+    "writes until the disk is full": (
+        "storage_facts",
+        "def storage_facts(t):\n    with open('fill', 'wb') as handle:\n        while True:\n"
+        "            handle.write(b'x' * 2**20)",
+        "(the notebook filled its scratch space: limit disk_mb)",
+    ),
 }
 
 
 def leftover_processes() -> list[int]:
-    """Processes started for grading (they carry DLGRADE_HIDE in their environment) that are still alive."""
-    alive = []
+    """Processes this test process started for grading (their environment names it in DLGRADE_WORKER) still alive."""
+    alive, marker = [], f"DLGRADE_WORKER={os.getpid()}\0".encode()
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit() and int(entry.name) != os.getpid():
             try:
-                if b"DLGRADE_HIDE=" in (entry / "environ").read_bytes():
+                if marker in (entry / "environ").read_bytes():
                     alive.append(int(entry.name))
             except OSError:
                 continue

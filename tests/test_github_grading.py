@@ -120,7 +120,8 @@ def graded(tmp_path_factory, week4_weights) -> dict:
     commits = {student: student_repository(root / "remote", student, week4_weights)["commit"] for student in EXPECTED}
 
     checkout = root / "checkout"
-    tracked = subprocess.run(["git", "-C", str(REPO_DIR), "ls-files"], capture_output=True, text=True, check=True)
+    listing = ["git", "-C", str(REPO_DIR), "ls-files", "--cached", "--others", "--exclude-standard"]
+    tracked = subprocess.run(listing, capture_output=True, text=True, check=True)
     for name in tracked.stdout.splitlines():
         if (REPO_DIR / name).is_file():
             (checkout / name).parent.mkdir(parents=True, exist_ok=True)
@@ -170,6 +171,20 @@ def test_every_reported_score_is_what_the_notebooks_earn(graded):
     for (student, week), score in expected.items():
         results = json.loads((grades / "results" / student / week / "results.json").read_text())
         assert results["score"] == score
+
+
+def test_every_shard_enables_confinement_before_grading_and_grades_confined(graded):
+    """Does each grading job run the step that lets bubblewrap create its namespaces, before grading, and does
+    every notebook come out graded confined?"""
+    steps = [entry.splitlines()[0] for entry in graded["run"].log]
+    enabling = [i for i, step in enumerate(steps) if step.startswith("$ Let bubblewrap create its namespaces")]
+    grading = [i for i, step in enumerate(steps) if step == "$ Grade"]
+    assert len(enabling) == len(grading) == len(graded["shards"])
+    assert all(enable == grade - 1 for enable, grade in zip(enabling, grading, strict=True))
+    for index in enabling:
+        assert "student code will be confined" in graded["run"].log[index]
+    results = (graded["run"].artifacts / "grades" / "results").glob("*/*/results.json")
+    assert {json.loads(path.read_text())["extra_data"]["confined"] for path in results} == {True}
 
 
 def test_the_roster_is_sharded_across_runners_without_overlap(graded):

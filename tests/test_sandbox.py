@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -121,3 +122,30 @@ def test_memory_hog_costs_only_its_part(tmp_path):
     assert _failed_parts(report) == {"storage_facts"}
     assert "limit memory_mb" in report.tests[2].output
     assert report.score == FULL - 2
+
+
+def test_filling_the_scratch_space_costs_its_part_and_none_of_the_machine(tmp_path):
+    """Does a function that writes until it is stopped lose its own part only, the next tests starting with an empty
+    scratch space, while the machine's free space drops by no more than the limit?"""
+    writer = (
+        "def storage_facts(t):\n    import os\n    for place in ('/tmp', os.path.expanduser('~'), '.'):\n"
+        "        try:\n            with open(os.path.join(place, 'fill'), 'ab') as handle:\n"
+        "                while True:\n                    handle.write(b'x' * 2**20)\n"
+        "        except OSError:\n            pass\n    raise OSError(28, 'No space left on device')"
+    )
+    path = submission(tmp_path, WEEK, {"storage_facts": writer})
+    free = {place: shutil.disk_usage(place).free for place in ("/", "/tmp", str(tmp_path))}
+    report = grade(path, disk_mb=64)
+    assert _failed_parts(report) == {"storage_facts"} and report.score == FULL - 2
+    assert "limit disk_mb" in report.tests[2].output
+    assert any("filled its scratch space (limit disk_mb=64)" in note for note in report.notes)
+    for place, before in free.items():
+        assert before - shutil.disk_usage(place).free <= 64 * 1024**2
+
+
+def test_a_cell_that_fills_the_scratch_space_is_skipped(tmp_path):
+    """Is a top-level cell that fills the scratch space skipped with a note, every part keeping its points?"""
+    cell = "with open('fill', 'wb') as handle:\n    while True:\n        handle.write(b'x' * 2**20)"
+    report = grade(submission(tmp_path, WEEK, extra_cells=[cell]), disk_mb=32)
+    assert report.score == FULL
+    assert any("filled the scratch space (disk_mb=32)" in note for note in report.notes)

@@ -18,10 +18,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
-import shutil
-import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -500,9 +497,8 @@ def test_confusion_matrix_follows_num_classes(student, device):
 # -- 6. the handed-in weights --------------------------------------------------------------------------------------
 
 
-@contextmanager
-def _readable_copy(folder: Path, name: str) -> Iterator[Path]:
-    """The handed-in file, copied where the student's process can read it; refuses links and huge files."""
+def _handed_in_bytes(folder: Path, name: str) -> bytes:
+    """The handed-in file's content; refuses links, folders and huge files."""
     path = folder / name
     if path.is_symlink() or (path.exists() and not path.is_file()):
         fail(f"{name} is not a plain file: hand in the file torch.save wrote")
@@ -510,24 +506,23 @@ def _readable_copy(folder: Path, name: str) -> Iterator[Path]:
         fail(f"{name} was not handed in: run section 6, which saves it beside the notebook, and hand it in too")
     if path.stat().st_size > MAX_HANDED_IN_BYTES:
         fail(f"{name} is {path.stat().st_size:,} bytes; a state_dict of this network is under 3 MB")
-    with tempfile.TemporaryDirectory(prefix="dlgrade-week4-") as scratch:
-        Path(scratch).chmod(0o755)
-        copy = Path(scratch) / name
-        shutil.copyfile(path, copy)
-        copy.chmod(0o644)
-        yield copy
+    return path.read_bytes()
 
 
 _MEASURED: dict[str, float] = {}  # by the file's content: one grading measures each file once
 
 
 def _test_accuracy(student, folder: Path, name: str, model_class: type) -> float:
-    """The handed-in weights' accuracy on the grader's test set, in the course's architecture (once per file)."""
-    with _readable_copy(folder, name) as copy:
-        key = hashlib.sha256(copy.read_bytes()).hexdigest() + model_class.__name__
-        if key in _MEASURED:
-            return _MEASURED[key]
-        state = load_student_file(student, copy, name, "save model.state_dict()")
+    """The handed-in weights' accuracy on the grader's test set, in the course's architecture (once per file).
+
+    The file is unpickled in the student's process (``torch.load(..., weights_only=True)`` there, on a copy in its
+    scratch space); only its tensors come back here."""
+    data = _handed_in_bytes(folder, name)
+    key = hashlib.sha256(data).hexdigest() + model_class.__name__
+    if key in _MEASURED:
+        return _MEASURED[key]
+    with student.folder() as scratch:
+        state = load_student_file(student, scratch.write(name, data), name, "save model.state_dict()")
     model = model_class()
     if not isinstance(state, dict) or not all(isinstance(value, torch.Tensor) for value in state.values()):
         fail(f"{name} holds a {type(state).__name__}, expected a state_dict: torch.save(model.state_dict(), path)")

@@ -2,17 +2,14 @@
 
 Files the student's code writes are read back only in the student's own process, with
 ``torch.load(..., weights_only=True)``, and only their tensors come back here: nothing the student wrote is ever
-unpickled in the grader's process. Files the grader writes (weights, checkpoints, a "GPU" file, PNG images) go to
-a temporary folder the student's process can read. References are computed here with the notebook's
-architecture, rebuilt below.
+unpickled in the grader's process. Files the grader makes (weights, checkpoints, a "GPU" file, PNG images) are made
+here in memory and written into a folder of the student's scratch space (``student.folder()``), the only place its
+process can read or write. References are computed here with the notebook's architecture, rebuilt below.
 """
 
 from __future__ import annotations
 
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
+import io
 
 import numpy as np
 import torch
@@ -70,11 +67,11 @@ def _batches(seed: int, count: int = 6) -> list[tuple[torch.Tensor, torch.Tensor
     ]
 
 
-@contextmanager
-def _folder() -> Iterator[Path]:
-    with tempfile.TemporaryDirectory(prefix="dlgrade-week5-") as name:
-        Path(name).chmod(0o777)
-        yield Path(name)
+def _saved(value: object) -> bytes:
+    """What torch.save writes for ``value``."""
+    buffer = io.BytesIO()
+    torch.save(value, buffer)
+    return buffer.getvalue()
 
 
 def _student_model(student, state: dict, dropout: float = 0.5):
@@ -114,11 +111,11 @@ def test_save_weights_writes_the_state_dict(student):
     """save_weights writes exactly the model's state_dict, loadable with weights_only=True"""
     state = _weights(11)
     model = _student_model(student, state)
-    with _folder() as folder:
+    with student.folder() as folder:
         path = folder / "weights.pt"
         with hint_on_error({"ickl": "save model.state_dict(), not the model object"}):
-            student.save_weights(model, str(path))
-        if not path.is_file():
+            student.save_weights(model, path)
+        if not folder.exists("weights.pt"):
             fail("save_weights(model, path) wrote no file at path")
         saved = load_student_file(student, path, "the file save_weights wrote", _NOT_THE_OBJECT)
     _expect_state(saved, state, "the file save_weights wrote")
@@ -131,9 +128,8 @@ def test_load_weights_predicts_like_the_saved_model(student):
     state = _weights(12)
     reference = _reference_model(state)
     x = torch.rand(6, 1, 28, 28, generator=torch.Generator().manual_seed(3))
-    with _folder() as folder:
-        torch.save(state, folder / "weights.pt")
-        model = student.load_weights.handle(str(folder / "weights.pt"))
+    with student.folder() as folder:
+        model = student.load_weights.handle(folder.write("weights.pt", _saved(state)))
         _expect_small_net(model, "load_weights(path)")
         if model.attr("training") is not False:
             fail("load_weights(path) returned a model in training mode: call model.eval(), or dropout stays on")
@@ -152,10 +148,10 @@ def test_checkpoint_holds_epoch_model_optimizer_and_loss(student):
     model = _student_model(student, _weights(21), dropout=0.0)
     optimizer = _student_sgd(student, model)
     student.train_steps(model, optimizer, _batches(5, 2))
-    with _folder() as folder:
+    with student.folder() as folder:
         path = folder / "checkpoint.pt"
-        student.save_checkpoint(str(path), model, optimizer, 7, 0.25)
-        if not path.is_file():
+        student.save_checkpoint(path, model, optimizer, 7, 0.25)
+        if not folder.exists("checkpoint.pt"):
             fail("save_checkpoint(path, ...) wrote no file at path")
         saved = load_student_file(student, path, "the checkpoint", _NOT_THE_OBJECT)
     if not isinstance(saved, dict):
@@ -189,9 +185,9 @@ def test_resumed_training_matches_uninterrupted_training(student):
     losses = list(student.train_steps(first, first_optimizer, batches[:3]))
     second = _student_model(student, _weights(32), dropout=0.0)
     second_optimizer = _student_sgd(student, second)
-    with _folder() as folder:
-        student.save_checkpoint(str(folder / "checkpoint.pt"), first, first_optimizer, 3, losses[-1])
-        student.load_checkpoint(str(folder / "checkpoint.pt"), second, second_optimizer)
+    with student.folder() as folder:
+        student.save_checkpoint(folder / "checkpoint.pt", first, first_optimizer, 3, losses[-1])
+        student.load_checkpoint(folder / "checkpoint.pt", second, second_optimizer)
     losses += list(student.train_steps(second, second_optimizer, batches[3:]))
     got = torch.tensor(losses, dtype=torch.float64)
     if torch.allclose(got, torch.tensor(forgetful_losses, dtype=torch.float64), rtol=0, atol=1e-5):
@@ -228,9 +224,9 @@ def test_load_checkpoint_restores_in_place_and_returns_epoch_and_loss(student):
     optimizer = torch.optim.SGD(_reference_model(state, dropout=0.0).parameters(), lr=0.1, momentum=0.9)
     checkpoint = {"epoch": 11, "model_state_dict": state, "optimizer_state_dict": optimizer.state_dict(), "loss": 0.5}
     model = _student_model(student, _weights(42), dropout=0.0)
-    with _folder() as folder:
-        torch.save(checkpoint, folder / "checkpoint.pt")
-        got = student.load_checkpoint(str(folder / "checkpoint.pt"), model, _student_sgd(student, model))
+    with student.folder() as folder:
+        path = folder.write("checkpoint.pt", _saved(checkpoint))
+        got = student.load_checkpoint(path, model, _student_sgd(student, model))
     expect_equal(got, (11, 0.5), "load_checkpoint(path, model, optimizer)")
     _expect_state(model.state_dict(), state, "the model after load_checkpoint")
 
@@ -249,11 +245,11 @@ if not getattr(torch.serialization, "_dlgrade_cuda_tag", False):  # the graders 
     torch.serialization._dlgrade_cuda_tag = True
 
 
-def _save_as_if_on_gpu(value: object, path: Path) -> None:
-    """Write ``value`` as a GPU machine would: every tensor tagged cuda:0 (no GPU needed here)."""
+def _saved_as_if_on_gpu(value: object) -> bytes:
+    """``value`` as a GPU machine saves it: every tensor tagged cuda:0 (no GPU needed here)."""
     _SAVING_AS_CUDA[0] = True
     try:
-        torch.save(value, path)
+        return _saved(value)
     finally:
         _SAVING_AS_CUDA[0] = False
 
@@ -263,10 +259,10 @@ def _save_as_if_on_gpu(value: object, path: Path) -> None:
 def test_load_to_cpu_reads_a_file_saved_on_a_gpu(student):
     """load_to_cpu loads a state_dict saved on a GPU with every tensor on the CPU"""
     state = _weights(51)
-    with _folder() as folder:
-        _save_as_if_on_gpu(state, folder / "gpu_weights.pt")
+    with student.folder() as folder:
+        path = folder.write("gpu_weights.pt", _saved_as_if_on_gpu(state))
         with hint_on_error({"CUDA": "pass map_location='cpu' to torch.load"}):
-            loaded = student.load_to_cpu(str(folder / "gpu_weights.pt"))
+            loaded = student.load_to_cpu(path)
     if not isinstance(loaded, dict):
         fail(f"load_to_cpu(path) returned a {type(loaded).__name__}, expected the saved state_dict")
     for name, tensor in loaded.items():
@@ -278,43 +274,51 @@ def test_load_to_cpu_reads_a_file_saved_on_a_gpu(student):
 # -- 4. labelling a folder of images ------------------------------------------------------------------------------
 
 
-def _reference_labels(state: dict, folder: Path, names: list[str] | None = None, normalise: bool = True) -> dict:
-    """{name: label} as the notebook's pipeline gives them, for the PNGs in ``folder`` (or just ``names``)."""
+def _reference_labels(state: dict, images: dict[str, bytes], normalise: bool = True) -> dict:
+    """{name: label} as the notebook's pipeline gives them, for the PNG files ``images`` (name: content)."""
     model = _reference_model(state)
-    names = names if names is not None else sorted(path.name for path in folder.glob("*.png"))
     with torch.no_grad():
-        return {name: int(model(_pixels(folder / name, normalise)).argmax(dim=1).item()) for name in names}
+        return {name: int(model(_pixels(data, normalise)).argmax(dim=1).item()) for name, data in images.items()}
 
 
-def _pixels(path: Path, normalise: bool = True) -> torch.Tensor:
-    image = Image.open(path).convert("L").resize((28, 28))
+def _pixels(png: bytes, normalise: bool = True) -> torch.Tensor:
+    image = Image.open(io.BytesIO(png)).convert("L").resize((28, 28))
     pixels = torch.tensor(np.asarray(image), dtype=torch.float32) / 255
     return ((pixels - MNIST_MEAN) / MNIST_STD if normalise else pixels).reshape(1, 1, 28, 28)
 
 
-def _digit_images(folder: Path, count: int, seed: int, size: int = 28, mode: str = "L") -> None:
+def _digit_images(count: int, seed: int, size: int = 28, mode: str = "L") -> dict[str, bytes]:
+    """``count`` PNG drawings of random strokes, by file name."""
     rng = np.random.default_rng(seed)
+    images = {}
     for number in range(count):
         shape = (size, size, 3) if mode == "RGB" else (size, size)
         strokes = (rng.random(shape) > 0.7) * rng.integers(128, 256, shape)
-        Image.fromarray(strokes.astype(np.uint8), mode=mode).save(folder / f"digit{seed}_{number}.png")
+        buffer = io.BytesIO()
+        Image.fromarray(strokes.astype(np.uint8), mode=mode).save(buffer, format="PNG")
+        images[f"digit{seed}_{number}.png"] = buffer.getvalue()
+    return images
 
 
-def _predictions(student, folder: Path, state: dict, what: str) -> dict:
+def _predictions(student, folder, images: dict[str, bytes], state: dict, what: str) -> dict:
+    """predict_folder's labels for a folder holding ``images`` (and whatever else the caller put there)."""
+    for name, data in images.items():
+        folder.write(name, data)
     model = _student_model(student, state)
     model.train.handle()  # as a model is after training: the function must switch it to eval()
-    labels = student.predict_folder(model, str(folder))
+    labels = student.predict_folder(model, folder.path)
     if not isinstance(labels, dict):
         fail(f"{what} returned a {type(labels).__name__}, expected a dict of file name to label")
     return labels
 
 
-def _expect_labels(got: dict, expected: dict, folder: Path, state: dict, what: str) -> None:
+def _expect_labels(got: dict, images: dict[str, bytes], state: dict, what: str) -> None:
+    expected = _reference_labels(state, images)
     expect_equal(sorted(map(str, got)), sorted(expected), f"{what}: the file names")
     wrong = [name for name, label in expected.items() if got[name] != label]
     if not wrong:
         return
-    unnormalised = _reference_labels(state, folder, sorted(expected), normalise=False)
+    unnormalised = _reference_labels(state, images, normalise=False)
     if all(got[name] == unnormalised[name] for name in expected):
         hint = ": the images were not normalised with MNIST's mean 0.1307 and std 0.3081"
     else:
@@ -326,25 +330,20 @@ def _expect_labels(got: dict, expected: dict, folder: Path, state: dict, what: s
 @points(2)
 def test_predict_folder_labels_every_png(student):
     """predict_folder labels 28x28 grey PNGs as the reference pipeline does"""
-    state = _weights(61)
-    with _folder() as folder:
-        _digit_images(folder, 8, seed=1)
-        expected = _reference_labels(state, folder)
-        what = "predict_folder(model, <folder of 8 PNG files>)"
-        _expect_labels(_predictions(student, folder, state, what), expected, folder, state, what)
+    state, images = _weights(61), _digit_images(8, seed=1)
+    what = "predict_folder(model, <folder of 8 PNG files>)"
+    with student.folder() as folder:
+        _expect_labels(_predictions(student, folder, images, state, what), images, state, what)
 
 
 @part("predict_folder")
 @points(1)
 def test_predict_folder_converts_colour_and_size(student):
     """predict_folder makes colour and larger drawings grey and 28x28 first"""
-    state = _weights(62)
-    with _folder() as folder:
-        _digit_images(folder, 3, seed=2, mode="RGB")
-        _digit_images(folder, 3, seed=3, size=40)
-        expected = _reference_labels(state, folder)
-        what = "predict_folder(model, <folder of RGB and 40x40 PNG files>)"
-        _expect_labels(_predictions(student, folder, state, what), expected, folder, state, what)
+    state, images = _weights(62), {**_digit_images(3, seed=2, mode="RGB"), **_digit_images(3, seed=3, size=40)}
+    what = "predict_folder(model, <folder of RGB and 40x40 PNG files>)"
+    with student.folder() as folder:
+        _expect_labels(_predictions(student, folder, images, state, what), images, state, what)
 
 
 @part("predict_folder")
@@ -352,13 +351,13 @@ def test_predict_folder_converts_colour_and_size(student):
 def test_predict_folder_ignores_other_files(student):
     """predict_folder labels only the PNG files directly in the folder"""
     state = _weights(63)
-    with _folder() as folder:
-        _digit_images(folder, 2, seed=4)
-        (folder / "notes.txt").write_text("not an image")
-        (folder / "digits.csv").write_text("1,2,3\n")
-        (folder / "drafts").mkdir()
-        _digit_images(folder / "drafts", 1, seed=5)
-        labels = _predictions(student, folder, state, "predict_folder(model, <folder with other files>)")
+    with student.folder() as folder:
+        folder.write("notes.txt", b"not an image")
+        folder.write("digits.csv", b"1,2,3\n")
+        for name, data in _digit_images(1, seed=5).items():
+            folder.write(f"drafts/{name}", data)
+        what = "predict_folder(model, <folder with other files>)"
+        labels = _predictions(student, folder, _digit_images(2, seed=4), state, what)
     expect_equal(sorted(map(str, labels)), ["digit4_0.png", "digit4_1.png"], "predict_folder: the file names")
     if not all(isinstance(label, int) and not isinstance(label, bool) for label in labels.values()):
         fail("predict_folder: each label should be an int (use .item() on the arg-max)")

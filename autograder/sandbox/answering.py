@@ -2,7 +2,7 @@
 
 It only ever *answers*: it calls the student's functions on inputs the grader sends and returns what they
 produced. It never sees a reference value or a point, so whatever the student's code does here (patch torch,
-print fake scores, exit) can change answers, never verdicts. ``worker.py`` starts it after isolation.
+print fake scores, exit) can change answers, never verdicts. ``worker.py`` starts it once its limits hold.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import builtins
 import linecache
 import os
 import random
+import tempfile
 import traceback
 from typing import Any
 
@@ -140,8 +141,8 @@ def describe_error(exc: BaseException) -> dict:
     return {"type": type(exc).__name__, "message": message[:2000], "where": where}
 
 
-def serve(request_fd: int, reply_fd: int, notes: list[str]) -> int:
-    """Answer requests until the grader closes the channel; ``notes`` go back with the first cell's reply."""
+def serve(request_fd: int, reply_fd: int) -> int:
+    """Answer requests until the grader closes the channel; each reply says whether the scratch space is full."""
     requests = os.fdopen(request_fd, "rb", buffering=0)
     replies = os.fdopen(reply_fd, "wb", buffering=0)
     random.seed(0)
@@ -162,8 +163,8 @@ def serve(request_fd: int, reply_fd: int, notes: list[str]) -> int:
             os._exit(0)  # a fork made by the student's code came back here: only the server answers
         if server == 1:
             _end_other_processes()
-        if notes and request.get("op") == "run_cell":
-            reply["isolation"], notes = notes, []
+        if _scratch_is_full():
+            reply["disk_full"] = True
         try:
             frame = wire.pack_frame(reply)
         except (wire.WireError, ValueError, TypeError) as exc:
@@ -190,6 +191,15 @@ def _end_other_processes() -> None:
                 break
         except ChildProcessError:
             break
+
+
+def _scratch_is_full() -> bool:
+    """Whether the scratch space (a size-capped tmpfs when confined) has less than a mebibyte left."""
+    try:
+        stats = os.statvfs(tempfile.gettempdir())
+    except OSError:
+        return False
+    return stats.f_bavail * stats.f_frsize < 1 << 20
 
 
 def _write_all(stream: Any, data: bytes) -> None:

@@ -8,6 +8,10 @@ for references. Only the names in ``TOOLS`` can be asked for.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from pathlib import Path
+
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
@@ -70,7 +74,41 @@ def tensor_dataset(images: torch.Tensor, labels: torch.Tensor) -> TensorDataset:
     return TensorDataset(images, labels)
 
 
+# -- files: the grader's files reach the student's code only through its own scratch space ------------------------
+
+
+def make_folder() -> str:
+    """A new, empty folder in the student's scratch space (the only place its process can write)."""
+    return tempfile.mkdtemp(prefix="files-")
+
+
+def write_file(path: str, data: bytes) -> None:
+    """Write a file the grader made (weights, a checkpoint, images) where the student's code will read it."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data)
+
+
+def is_file(path: str) -> bool:
+    return Path(path).is_file()
+
+
+def remove_folder(path: str) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
 TOOLS = {
     tool.__name__: tool
-    for tool in (GradModeLog, batchnorm_classifier, lenet, parameters_with_gradients, tensor_loader, tensor_dataset)
+    for tool in (
+        GradModeLog,
+        batchnorm_classifier,
+        lenet,
+        parameters_with_gradients,
+        tensor_loader,
+        tensor_dataset,
+        make_folder,
+        write_file,
+        is_file,
+        remove_folder,
+    )
 }

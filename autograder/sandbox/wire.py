@@ -1,7 +1,7 @@
 """Safe encoding of values between the grader and the student's process.
 
 Everything that crosses the process boundary is JSON: numbers, strings, lists, and tagged objects for
-tuples, dicts, tensors and arrays (their raw bytes in base64). Nothing is ever unpickled, so a hostile
+tuples, dicts, bytes, tensors and arrays (their raw bytes in base64). Nothing is ever unpickled, so a hostile
 student process can send wrong answers but never code. Objects that cannot be sent by value (modules,
 optimizers, functions) stay in the student's process and travel as numbered handles.
 """
@@ -66,6 +66,8 @@ def encode(value: Any, to_handle: Callable[[Any], Handle] | None = None, _depth:
         raise WireError("value is nested more than 64 levels deep")
     if value is None or isinstance(value, (bool, str)):
         return value
+    if type(value) is bytes:
+        return {"t": "bytes", "v": base64.b64encode(value).decode("ascii")}
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return {"t": "int", "v": str(value)} if isinstance(value, int) and abs(value) > 2**53 else value
     if isinstance(value, Handle):
@@ -110,6 +112,8 @@ def decode(data: Any, from_handle: Callable[[Handle], Any] | None = None, _depth
             return {decode(k, from_handle, _depth + 1): decode(v, from_handle, _depth + 1) for k, v in data["v"]}
         if tag == "int":
             return int(data["v"])
+        if tag == "bytes":
+            return base64.b64decode(data["v"], validate=True)
         if tag == "tensor":
             return _decode_tensor(data)
         if tag == "ndarray":

@@ -1,0 +1,69 @@
+"""Run every attempt of the escape catalogue (tests/escapes.py) in a student's process, confined as grading confines
+it, as whoever runs this script; print one JSON object: attempt name -> what happened.
+
+    python tests/escape_driver.py SCRATCH PORT MARK
+
+SCRATCH holds the submissions folder (the attacker's and a classmate's), PORT is a server on the grader's loopback,
+MARK is in the names of the files planted for the attempts to find. A second sandbox, started after the first,
+reports what it finds of the files the first left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import textwrap
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "tests")]
+
+from escapes import ATTEMPTS, HELPERS, LEFTOVERS  # noqa: E402
+
+from autograder.grade import student_view  # noqa: E402
+from autograder.notebook import Cell  # noqa: E402
+from autograder.student import Student  # noqa: E402
+from autograder.student_process import Limits, StudentProcess  # noqa: E402
+from autograder.weeks import PACKAGE_DIR  # noqa: E402
+
+LIMITS = Limits(call_seconds=60, cell_seconds=120, total_seconds=900, disk_mb=64, processes=32)
+
+
+def cell(number: int, name: str, body: str) -> Cell:
+    function = "def _attempt():\n" + textwrap.indent(textwrap.dedent(body).strip(), "    ")
+    return Cell(number, f"{function}\n\nRESULTS[{name!r}] = outcome_of(_attempt)\n")
+
+
+def run(cells: list[Cell], view) -> dict:
+    with StudentProcess(cells, LIMITS, view=view) as process:
+        process.start()
+        results = dict(Student(process).value("RESULTS"))
+        results["cells that failed"] = [o.fatal or o.error["message"] for o in process.outcomes if o.fatal or o.error]
+    return results
+
+
+def main(scratch: Path, port: int, mark: str) -> None:
+    submissions = scratch / "submitted"
+    notebook = submissions / "ada" / "week1_tensors" / "week1_tensors.ipynb"
+    view, _ = student_view(notebook, "cpu", required=True, hidden=(submissions,))
+    names = {
+        "REPO": str(REPO),
+        "PACKAGE": str(PACKAGE_DIR),
+        "MARK": mark,
+        "GRADER_PID": os.getpid(),
+        "PORT": port,
+        "DISK_MB": LIMITS.disk_mb,
+        "PROCESSES": LIMITS.processes,
+    }
+    preamble = Cell(1, HELPERS + "".join(f"{k} = {v!r}\n" for k, v in names.items()) + "RESULTS = {}\n")
+    attempts = [cell(number, name, body) for number, (name, (body, _)) in enumerate(ATTEMPTS.items(), start=2)]
+    outcome = run([preamble, *attempts], view)
+    later = run([preamble, cell(2, "left for the next submission", LEFTOVERS)], view)
+    outcome["left for the next submission"] = later["left for the next submission"]
+    outcome["cells that failed"] += later["cells that failed"]
+    print(json.dumps(outcome))
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3])
