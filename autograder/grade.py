@@ -10,7 +10,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from autograder.data import private_locations
+from autograder.data_locations import private_locations
 from autograder.locked_cells import restore_locked_cells
 from autograder.notebook import code_cells, declared_week, read_notebook
 from autograder.report import GradeReport

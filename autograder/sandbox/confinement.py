@@ -222,25 +222,21 @@ class Sandbox:
 
 
 def _runtime_paths(view: View) -> list[Path]:
-    """The interpreter and the packages it imports from: its prefixes, site-packages and the other sys.path
-    folders, less anything that holds something hidden (the repository root, when Python runs from it)."""
+    """The interpreter and the packages it imports from: its prefixes and site-packages folders, never other
+    sys.path entries (the folder Python was started in, a script's folder: the repository, a home)."""
     import site  # noqa: PLC0415
 
-    found = [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, *site.getsitepackages()]
-    found += [entry for entry in sys.path if entry and os.path.isabs(entry)]
+    prefixes = [Path(p) for p in {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}]
+    found = [*prefixes, *map(Path, site.getsitepackages())]
+    found += [Path(e) for e in sys.path if Path(e).name in ("site-packages", "dist-packages") and os.path.isabs(e)]
     paths = []
-    for entry in found:
-        for path in {Path(entry), Path(entry).resolve()}:
-            if path.exists() and not _holds_any(path, view.hidden) and not _hidden_unless_runtime(path, view):
-                paths.append(path)
+    for path in {variant for entry in found for variant in (entry, entry.resolve())}:
+        if path.exists() and path not in _NEVER and not _holds_any(path, view.hidden):
+            paths.append(path)
     return paths
 
 
-def _hidden_unless_runtime(path: Path, view: View) -> bool:
-    """Inside a hidden folder (the repository) only the Python environment may show: the tests folder pytest puts
-    on sys.path must not."""
-    prefixes = [Path(p).resolve() for p in (sys.prefix, sys.base_prefix)]
-    return any(_inside(path, h) for h in view.hidden) and not any(_inside(path, p) for p in prefixes)
+_NEVER = {Path(p) for p in ("/", TMP, "/dev", "/proc", "/sys", "/etc", "/home", "/root", "/var")}
 
 
 def _inside(path: Path, folder: Path) -> bool:
