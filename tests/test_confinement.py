@@ -159,3 +159,28 @@ def test_enabling_step_changes_nothing_where_nothing_is_restricted(tmp_path):
     assert run.returncode == 0, run.stderr
     assert not log.exists() and not list((tmp_path / "apparmor.d").iterdir())
     assert "no AppArmor restriction" in run.stdout
+
+
+def test_the_folder_grading_starts_in_stays_hidden(tmp_path):
+    """Started from a folder of the grader's (Python puts it on sys.path), does grading keep it out of sight?"""
+    (tmp_path / "grader").mkdir()
+    secret = tmp_path / "grader" / "notes.txt"
+    secret.write_text("answers")
+    if confinement.unavailable():
+        pytest.skip(f"no confinement here: {confinement.unavailable()}")
+    from helpers import submission  # noqa: PLC0415
+
+    seen = f"os.path.exists({str(secret)!r})"
+    looks = f"def pick_device():\n    import os\n    return 'seen' if {seen} else torch.device('cpu')"
+    (tmp_path / "handed-in").mkdir()
+    path = submission(tmp_path / "handed-in", "week1_tensors", {"pick_device": looks})
+    run = subprocess.run(
+        [sys.executable, "-m", "autograder", "grade", str(path), "--format", "json"],
+        capture_output=True,
+        text=True,
+        cwd=secret.parent,
+        env={**os.environ, "PYTHONPATH": str(REPO_DIR)},
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["score"] == 25
