@@ -16,13 +16,35 @@ c.CourseDirectory.course_id = "dl-course"
 c.ClearOutput.enabled = True
 c.GenerateAssignment.create_assignment = True
 
-# nbgrader stops any cell after 30 s by default and scores the rest of a timed-out test cell zero. The hidden
-# test cells run the week's graders (a few seconds; training checks in later weeks take longer), so allow more.
-c.Execute.timeout = 300
+# Autograde runs no kernel: GradeInSandbox takes Execute's place, runs the submission in dlgrade's confined sandbox
+# and the week's graders outside it, and writes each part's points and feedback into its "Autograder tests" cell
+# for SaveAutoGrades. Every other step is nbgrader's own, in nbgrader's order. It refuses to grade where student
+# code cannot be confined; `c.GradeInSandbox.allow_unconfined = True` grades anyway, saying so in each notebook.
+from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
+from nbgrader.preprocessors import (  # noqa: E402
+    AssignLatePenalties,
+    CheckCellMetadata,
+    IgnorePattern,
+    LimitOutput,
+    SaveAutoGrades,
+)
+
+from autograder.nbgrader_autograde import GradeInSandbox  # noqa: E402
+
+c.Autograde.autograde_preprocessors = [
+    GradeInSandbox,
+    IgnorePattern,
+    ClearMetadataPreprocessor,
+    LimitOutput,
+    SaveAutoGrades,
+    AssignLatePenalties,
+    CheckCellMetadata,
+]
+c.GradeInSandbox.device = "auto"
 
 # Feedback is the autograded notebook as HTML. Hidden test cells hold only a call to the graders
-# (`grade_part("week", "part")`), and their output is the graders' feedback, which names inputs by shape only,
-# so nothing of the hidden inputs or reference values reaches a student through feedback.
+# (`grade_part("week", "part")`, which instructors run in Jupyter), and their output is the graders' feedback,
+# which names inputs by shape only, so nothing of the hidden inputs or reference values reaches a student.
 
 # Files a notebook hands in beside itself (week 4's trained weights) are the student's: autograde copies the
 # source folder over each submission, and must never replace them with files an instructor left there.

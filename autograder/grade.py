@@ -10,6 +10,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import nbformat
+
 from autograder.data_locations import private_locations
 from autograder.locked_cells import restore_locked_cells
 from autograder.notebook import code_cells, declared_week, read_notebook
@@ -54,12 +56,32 @@ def grade_notebook(
     started = time.monotonic()
     notebook = read_notebook(path)
     chosen: Week = get_week(week) if week else detect_week(path, declared_week(notebook))
-    report = GradeReport(notebook=str(path), week=chosen.name)
-    edits = restore_locked_cells(notebook, read_notebook(chosen.stub)) if chosen.stub.is_file() else []
-    limits = limits_with(limits or chosen.limits, **(overrides or {}))
+    options = dict(device=device, limits=limits, overrides=overrides, require_confinement=require_confinement)
+    report, _ = grade_loaded(notebook, chosen, path.resolve().parent, str(path), hidden=hidden, **options)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def grade_loaded(
+    notebook: nbformat.NotebookNode,
+    week: Week,
+    folder: Path,
+    label: str,
+    device: str = "auto",
+    limits: Limits | None = None,
+    overrides: dict[str, float | int | None] | None = None,
+    require_confinement: bool = False,
+    hidden: tuple[Path, ...] = (),
+) -> tuple[GradeReport, list[CellOutcome]]:
+    """Grade a notebook already read (``notebook``, changed in place: read-only cells are restored), handed in
+    in ``folder``; the report, and what each cell did (what it printed and drew, its error) for views of it."""
+    started = time.monotonic()
+    report = GradeReport(notebook=label, week=week.name)
+    edits = restore_locked_cells(notebook, read_notebook(week.stub)) if week.stub.is_file() else []
+    limits = limits_with(limits or week.limits, **(overrides or {}))
     if device == "cuda":
         resolve_device(device)  # fail before starting anything when there is no GPU
-    view, unconfined = student_view(path, device, require_confinement, hidden)
+    view, unconfined = student_view(folder, device, require_confinement, hidden)
     with StudentProcess(code_cells(notebook), limits, device, view=view) as process:
         process.spawn()
         from autograder.runner import run_graders  # noqa: PLC0415 - torch and pytest load while it boots
@@ -68,26 +90,27 @@ def grade_notebook(
         device = resolve_device(device)
         process.device = device
         process.run_cells()
-        report.tests = run_graders(chosen.grader_file, Student(process), device, folder=path.resolve().parent)
+        report.tests = run_graders(week.grader_file, Student(process), device, folder=folder)
     report.confined = view is not None
     first = [f"not confined: {unconfined}; the notebook's code could read and change what this user can"]
     report.notes = (first if unconfined else []) + edits + _cell_notes(process.outcomes) + _process_notes(process)
     report.printed = process.printed
     report.seconds = time.monotonic() - started
-    return report
+    return report, process.outcomes
 
 
 def student_view(
-    notebook: Path, device: str, required: bool, hidden: tuple[Path, ...] = ()
+    folder: Path, device: str, required: bool, hidden: tuple[Path, ...] = ()
 ) -> tuple[confinement.View | None, str | None]:
-    """What the student's process will see, or (None, why) where it cannot be confined here."""
+    """What the student's process will see, or (None, why) where it cannot be confined here; ``folder`` (where the
+    notebook was handed in) is never in sight."""
     reason = confinement.unavailable()
     if reason is not None:
         if required:
             raise Unconfined(reason)
         return None, reason
     secret = [REPO_DIR] if (REPO_DIR / "solutions").is_dir() else []  # a checkout: the whole repository
-    secret += [notebook.resolve().parent, *private_locations(), *(p.resolve() for p in hidden)]
+    secret += [folder.resolve(), *private_locations(), *(p.resolve() for p in hidden)]
     gpu = device != "cpu" and any(Path("/dev").glob("nvidia[0-9]*"))
     return confinement.View(PACKAGE_DIR, tuple(secret), gpu=gpu), None
 
@@ -119,9 +142,9 @@ def _process_notes(process: StudentProcess) -> list[str]:
         notes.append(f"the notebook tried to run more than {process.limits.processes} processes (limit processes)")
     if process.restarts:
         notes.append(f"the notebook's process was restarted {process.restarts} time(s) after a crash or time-out")
-    if process.output_total > process.limits.output_bytes:
+    if process.printed_total > process.limits.output_bytes:
         notes.append(
-            f"the notebook printed {process.output_total} bytes; only the first "
+            f"the notebook printed {process.printed_total} bytes; only the first "
             f"{process.limits.output_bytes} were kept (limit output_bytes)"
         )
     return notes

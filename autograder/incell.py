@@ -1,14 +1,16 @@
-"""Grading from inside the notebook, for nbgrader: a hidden test cell calls ``grade_part(week, part)``.
+"""For instructors, in Jupyter: a hidden test cell of a *solution* notebook calls ``grade_part(week, part)``, which
+runs that part's graders against the kernel's own names and shows their feedback and points.
 
-``nbgrader autograde`` runs the whole notebook in one kernel, so the week's hidden graders run there too, against
-the kernel's own names, and the cell's value is the part's score: nbgrader reads a test cell's numeric result as
-partial credit. The graders, their points and their feedback are the very ones ``dlgrade grade`` uses, so both
-give the same points per part. What this path cannot give is isolation: the student's code shares the kernel,
-as it always does under nbgrader. ``dlgrade`` is the path for grading code you do not trust.
+It is an authoring aid, never a grader of students: in a kernel, the graders share a process with the code they
+grade, which can rewrite them. Student notebooks are graded by ``dlgrade`` and, under ``nbgrader autograde``, by
+``autograder.nbgrader_autograde.GradeInSandbox``, which starts no kernel. Released stubs hold no call to it
+(nbgrader strips hidden tests), the sandbox cannot import it, and it refuses to run under nbgrader's execution
+(``NBGRADER_EXECUTION``), so a course whose configuration still runs nbgrader's ``Execute`` scores every test
+cell 0, not its points.
 
-Two nbgrader rules shape it: anything written to stderr by a test cell scores zero (so warnings and stray
-output are swallowed while grading), and the test cell's output is the student's feedback (so it holds the
-graders' messages, which name inputs by shape only).
+Two nbgrader rules shape its output: anything written to stderr by a test cell scores zero (so warnings and stray
+output are swallowed while grading), and the test cell's output is feedback (the graders' messages, which name
+inputs by shape only).
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ class KernelNamespace:
     generation = 0
 
     def __init__(self, namespace: dict[str, Any], call_seconds: float):
-        self.worker = Worker()
+        self.worker = Worker(as_main=False)
         self.worker.namespace = namespace
         self.call_seconds = call_seconds
 
@@ -72,6 +74,11 @@ def grade_part(week: str, part: str, namespace: dict[str, Any] | None = None, de
     from autograder.student import Student  # noqa: PLC0415
     from autograder.weeks import get_week  # noqa: PLC0415
 
+    if os.environ.get("NBGRADER_EXECUTION"):
+        raise RuntimeError(
+            "grade_part does not grade under nbgrader: this course grades in dlgrade's sandbox; list "
+            "autograder.nbgrader_autograde.GradeInSandbox in c.Autograde.autograde_preprocessors (nbgrader_config.py)"
+        )
     chosen = get_week(week)
     if namespace is None:
         namespace = sys._getframe(1).f_globals

@@ -8,6 +8,7 @@ cleanly, and grading goes on. The walls themselves are ``autograder.sandbox.conf
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import select
@@ -71,6 +72,9 @@ class CellOutcome:
     error: dict | None = None
     fatal: str | None = None  # the cell hung or killed its process: it is skipped on restart
     skipped_lines: list[str] = field(default_factory=list)
+    stdout: str = ""  # what it printed (the first output_bytes), for the student's own view of their notebook
+    printed: int = 0  # characters it printed in all
+    figures: list[bytes] = field(default_factory=list)  # PNG images of the figures it drew
 
 
 class _Output(threading.Thread):
@@ -138,9 +142,8 @@ class StudentProcess:
             outcome = CellOutcome(cell)
             self.outcomes.append(outcome)
             try:
-                reply = self._exchange(
-                    {"op": "run_cell", "label": cell.label, "source": cell.source}, self.limits.cell_seconds
-                )
+                request = {"op": "run_cell", "label": cell.label, "source": cell.source, "keep": self._room()}
+                reply = self._exchange(request, self.limits.cell_seconds)
             except StudentError as exc:
                 outcome.fatal = str(exc)
                 if not self._recover():
@@ -153,10 +156,11 @@ class StudentProcess:
                 if not self._recover():
                     return
                 continue
-            if reply.get("ok"):
-                outcome.skipped_lines = [str(line) for line in reply.get("skipped", [])][:20]
-            else:
-                outcome.error = _error_fields(reply)
+            _record(outcome, reply)
+
+    def _room(self) -> int:
+        """How much more of what the cells print is kept (output_bytes in all)."""
+        return max(0, self.limits.output_bytes - sum(len(o.stdout) for o in self.outcomes))
 
     def _note_limits(self, reply: dict) -> None:
         """A fork refused for the process limit (RLIMIT_NPROC in the sandbox) surfaces as EAGAIN."""
@@ -185,9 +189,16 @@ class StudentProcess:
 
     @property
     def printed(self) -> str:
-        """The first ``output_bytes`` of what the notebook printed, for the report."""
+        """What the notebook printed (its cells' output, then anything written past Python's sys.stdout), within
+        ``output_bytes`` each, for the report."""
         live = self._output.kept if self._output is not None else b""
-        return bytes(self.output_kept + live).decode("utf-8", errors="replace")
+        raw = bytes(self.output_kept + live).decode("utf-8", errors="replace")
+        return "".join(outcome.stdout for outcome in self.outcomes) + raw
+
+    @property
+    def printed_total(self) -> int:
+        live = self._output.total if self._output is not None else 0
+        return sum(outcome.printed for outcome in self.outcomes) + self.output_total + live
 
     # -- questions ---------------------------------------------------------------------------------------------
     def ask(self, request: dict) -> dict:
@@ -296,7 +307,7 @@ class StudentProcess:
         for outcome in self.outcomes:
             if outcome.fatal is None:
                 self._exchange(
-                    {"op": "run_cell", "label": outcome.cell.label, "source": outcome.cell.source},
+                    {"op": "run_cell", "label": outcome.cell.label, "source": outcome.cell.source, "keep": 0},
                     self.limits.cell_seconds,
                 )
 
@@ -375,6 +386,26 @@ class StudentProcess:
 
     def _budget_message(self) -> str:
         return f"not graded: the notebook used up its time limit (total_seconds={self.limits.total_seconds:g})"
+
+
+_PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _record(outcome: CellOutcome, reply: dict) -> None:
+    """What a cell did, from its reply; the student's process wrote it, so every field is checked and capped."""
+    outcome.skipped_lines = [str(line)[:300] for line in reply.get("skipped", [])][:20]
+    outcome.stdout = str(reply.get("stdout", ""))[:1_000_000]
+    outcome.printed = reply.get("printed") if isinstance(reply.get("printed"), int) else len(outcome.stdout)
+    images = reply.get("figures") if isinstance(reply.get("figures"), list) else []
+    for image in images[:4]:
+        try:
+            data = base64.b64decode(str(image), validate=True)
+        except ValueError:
+            continue
+        if data.startswith(_PNG) and len(data) <= 1_000_000:
+            outcome.figures.append(data)
+    if not reply.get("ok"):
+        outcome.error = _error_fields(reply)
 
 
 def _error_fields(reply: dict) -> dict:

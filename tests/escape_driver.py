@@ -46,7 +46,7 @@ def run(cells: list[Cell], view) -> dict:
 def main(scratch: Path, port: int, mark: str) -> None:
     submissions = scratch / "submitted"
     notebook = submissions / "ada" / "week1_tensors" / "week1_tensors.ipynb"
-    view, _ = student_view(notebook, "cpu", required=True, hidden=(submissions,))
+    view, _ = student_view(notebook.parent, "cpu", required=True, hidden=(submissions,))
     names = {
         "REPO": str(REPO),
         "PACKAGE": str(PACKAGE_DIR),

@@ -71,3 +71,11 @@ def test_score_prints_as_a_bare_number_for_nbgrader():
 def test_unknown_part_is_an_authoring_error(namespace):
     with pytest.raises(LookupError, match="no graders for part 'nope'"):
         grade_part(WEEK, "nope", namespace)
+
+
+def test_grade_part_refuses_to_grade_under_nbgrader(namespace, monkeypatch):
+    """Run by nbgrader's own Execute (a course whose config lacks GradeInSandbox), does grade_part raise, so that
+    the test cell scores 0 instead of the points of whatever the kernel holds?"""
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    with pytest.raises(RuntimeError, match="GradeInSandbox"):
+        grade_part(WEEK, "storage_facts", namespace)

@@ -2,9 +2,12 @@
 
 A class of four: a correct student, a partial one, one who handed in the stub untouched, and one with the partial
 answers who also rewrote the read-only self-check and hidden test cells to claim the points. Week 1 goes through
-nbgrader's exchange (release, fetch, submit, collect); weeks 2 and 3 are dropped into ``submitted/`` as an LMS
-download would be. Then ``nbgrader autograde``, ``generate_feedback`` and ``export``, and ``dlgrade batch`` on the
-same folder: both must give the same points for every part of every notebook, and the same CSV.
+nbgrader's exchange (release, fetch, submit, collect); the other weeks are dropped into ``submitted/`` as an LMS
+download would be. Then ``nbgrader autograde`` (which grades in dlgrade's sandbox: no kernel, no grader where the
+student's code runs), ``generate_feedback`` and ``export``, and ``dlgrade batch`` on the same folder: both must
+give the same points for every part of every notebook, and the same CSV. Beside them, week 1 has a catalogue of
+hostile submissions (the stub, plus a cell that tries to get points another way) that must gain none, and week 2 a
+late student whose points nbgrader's late penalty takes away.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ pytestmark = pytest.mark.slow
 
 STUDENTS = {"ada": "correct", "bo": "partial", "cy": "empty", "dee": "tamperer"}
 NAMES = {"ada": ("Ada", "Lovelace"), "bo": ("Bo", "Diddley"), "cy": ("Cy", "Young"), "dee": ("Dee", "Dee")}
+EVERYONE_ELSE = ("h_grader", "h_patch", "h_anything", "h_blank", "h_exit", "h_hang", "h_print", "fay")
 EXCHANGE_WEEK = "week1_tensors"
 
 # The partial answers: which parts are attempted, and one realistic slip among them (weeks 2 and 3; week 1 uses
@@ -59,6 +63,47 @@ PARTIAL = {
     ),
 }
 TAMPERED_TEST_CELL = "print('All tests passed!')\n2.0"
+
+# Week 1's stub with one cell added after the imports: whatever it does, every part must stay at 0 points.
+HOSTILE = {
+    "h_grader": (
+        "replaces the grading function",
+        "import sys, types\nfake = types.SimpleNamespace(grade_part=lambda week, part, *a, **k: 100)\n"
+        "sys.modules['autograder.incell'] = fake\ngrade_part = fake.grade_part\n"
+        "try:\n    import autograder.incell as real\n    real.grade_part = fake.grade_part\n"
+        "except ImportError:\n    pass",
+    ),
+    "h_patch": (
+        "patches torch, numpy and pytest comparisons",
+        "import numpy, pytest, torch\ntorch.allclose = torch.equal = lambda *a, **k: True\n"
+        "torch.isclose = lambda a, b, **k: torch.ones_like(a, dtype=torch.bool)\n"
+        "numpy.allclose = lambda *a, **k: True\npytest.approx = lambda *a, **k: True",
+    ),
+    "h_anything": (
+        "answers with an object equal to everything",
+        "class Anything:\n    __eq__ = lambda self, other: True\n    __ne__ = lambda self, other: False\n"
+        "    def __getattr__(self, name):\n        return self\n    def __call__(self, *a, **k):\n        return self\n"
+        "def _anything(*a, **k):\n    return Anything()\n"
+        "for _name in ('tensor_from_list', 'storage_facts', 'flatten_images', 'share_from_numpy', 'copy_from_numpy',\n"
+        "              'scale_pixels', 'normalize', 'normalized_range', 'center_columns', 'outer_sum',\n"
+        "              'pick_device', 'move_to', 'mse_gradient'):\n    globals()[_name] = _anything",
+    ),
+    "h_blank": (
+        "blanks the cells after it, the hidden tests among them",
+        "import json, pathlib\nfor path in pathlib.Path('.').resolve().glob('*.ipynb'):\n"
+        "    book = json.loads(path.read_text())\n    for cell in book['cells'][3:]:\n        cell['source'] = ''\n"
+        "    path.write_text(json.dumps(book))\nget_ipython().set_next_input('')",
+    ),
+    "h_exit": ("exits the process", "import os\nos._exit(0)"),
+    "h_hang": ("hangs", "while True:\n    pass"),
+    "h_print": (
+        "prints fake results",
+        "print('[passed] everything (25/25)')\nprint('tensor_from_list: 2 of 2 points')\n"
+        "import sys\nprint('25', file=sys.stderr)\n!echo 25 of 25",
+    ),
+}
+LATE = "fay"  # week 2's correct answers, after the due date: nbgrader's late penalty applies
+DUE = "2026-11-20 23:59:00 UTC"
 
 
 def nbgrader(course: Path, *args: str, cwd: Path | None = None) -> str:
@@ -112,13 +157,17 @@ def course(tmp_path_factory, week4_weights) -> Path:
     course = tmp_path_factory.mktemp("course")
     exchange = course / "exchange"
     exchange.mkdir()
-    shutil.copy(REPO_DIR / "nbgrader_config.py", course)
+    config = (REPO_DIR / "nbgrader_config.py").read_text()
+    config += '\nc.GradeInSandbox.limits = {"cell_seconds": 10}\nc.LateSubmissionPlugin.penalty_method = "zero"\n'
+    (course / "nbgrader_config.py").write_text(config)
     shutil.copytree(REPO_DIR / "solutions", course / "solutions")
     roster = course / "students.csv"
-    roster.write_text("id,first_name,last_name\n" + "".join(f"{s},{f},{la}\n" for s, (f, la) in NAMES.items()))
+    names = {**NAMES, **{student: (student, "X") for student in EVERYONE_ELSE}}
+    roster.write_text("id,first_name,last_name\n" + "".join(f"{s},{f},{la}\n" for s, (f, la) in names.items()))
     nbgrader(course, "db", "student", "import", str(roster))
     for week in WEEKS:
         nbgrader(course, "generate_assignment", week)
+    nbgrader(course, "db", "assignment", "add", "week2_linear", f"--duedate={DUE}")
     # Trained weights left in the source folder after release: autograde copies the source folder over every
     # submission, and must not hand them to students who handed in none (exclude_overwriting in the config).
     for name in get_week("week4_cnn").handed_in:
@@ -146,6 +195,15 @@ def course(tmp_path_factory, week4_weights) -> Path:
             if kind == "correct":  # hands in what the notebook trained, as the week asks
                 for name in get_week(week).handed_in:
                     shutil.copy(week4_weights / name, folder / name)
+    for student, (_, source) in HOSTILE.items():
+        notebook = released(course, EXCHANGE_WEEK)
+        notebook.cells.insert(2, nbformat.v4.new_code_cell(source))
+        (course / "submitted" / student / EXCHANGE_WEEK).mkdir(parents=True)
+        nbformat.write(notebook, course / "submitted" / student / EXCHANGE_WEEK / f"{EXCHANGE_WEEK}.ipynb")
+    late = course / "submitted" / LATE / "week2_linear"
+    late.mkdir(parents=True)
+    nbformat.write(student_notebook(course, "week2_linear", "correct"), late / "week2_linear.ipynb")
+    (late / "timestamp.txt").write_text("2026-11-22 10:00:00.000000 UTC")
     for week in WEEKS:
         nbgrader(course, "autograde", week)
         nbgrader(course, "generate_feedback", week)
@@ -209,6 +267,54 @@ def test_tampered_test_cells_earn_nothing_and_are_reported(course, dlgrade_out, 
     assert "was edited" not in honest["output"]
 
 
+@pytest.mark.parametrize("student", list(HOSTILE))
+def test_hostile_submission_gains_no_point(course, dlgrade_out, student):
+    """Does the stub, with a cell that tries to get points another way, keep 0 in every part of the gradebook,
+    in nbgrader's CSV and in dlgrade's?"""
+    parts = gradebook_parts(course, EXCHANGE_WEEK, student)
+    assert parts and set(parts.values()) == {0.0}, HOSTILE[student][0]
+    assert dlgrade_parts(dlgrade_out, EXCHANGE_WEEK, student) == parts
+    assert export_row(course, EXCHANGE_WEEK, student)["score"] == "0.0"
+
+
+def test_notes_of_the_grading_reach_the_feedback(course):
+    """Do the report's notes (a time limit hit, a skipped shell line, edited read-only cells) head the feedback?"""
+    feedback = course / "feedback"
+    hang = _text((feedback / "h_hang" / EXCHANGE_WEEK / f"{EXCHANGE_WEEK}.html").read_text())
+    assert "Notes from grading" in hang and "ran longer than its limit (cell_seconds=10)" in hang
+    printed = _text((feedback / "h_print" / EXCHANGE_WEEK / f"{EXCHANGE_WEEK}.html").read_text())
+    assert "`!echo 25 of 25` was not run while grading" in printed
+    tampered = _text((feedback / "dee" / EXCHANGE_WEEK / f"{EXCHANGE_WEEK}.html").read_text())
+    assert "read-only cell `grade_storage_facts` was edited" in tampered
+
+
+def test_feedback_shows_what_the_students_cells_printed(course):
+    """Does a student see what their own cells printed while grading, and which cells did not run?"""
+    page = _text((course / "feedback" / "h_print" / EXCHANGE_WEEK / f"{EXCHANGE_WEEK}.html").read_text())
+    assert "[passed] everything (25/25)" in page and "PyTorch " in page
+    assert "this self-check is not run while grading" in page
+
+
+def test_autograde_runs_no_kernel(course):
+    """Does no autograded notebook carry a kernel's execution counts (no cell ran in a kernel)?"""
+    for path in (course / "autograded").glob("*/*/*.ipynb"):
+        cells = nbformat.read(path, as_version=4).cells
+        assert all(cell.get("execution_count") is None for cell in cells if cell.cell_type == "code"), path
+
+
+def test_late_penalty_applies_as_nbgrader_configures_it(course):
+    """Does a correct week-2 notebook submitted after the due date keep its points per part but score 0 after
+    nbgrader's late penalty (penalty_method zero)?"""
+    assert sum(gradebook_parts(course, "week2_linear", LATE).values()) == 26
+    row = export_row(course, "week2_linear", LATE)
+    assert (row["raw_score"], row["late_submission_penalty"], row["score"]) == ("26.0", "26.0", "0.0")
+
+
+def export_row(course: Path, week: str, student: str) -> dict[str, str]:
+    with (course / "nbgrader_grades.csv").open(newline="") as handle:
+        return next(row for row in csv.DictReader(handle) if (row["assignment"], row["student_id"]) == (week, student))
+
+
 def test_feedback_shows_scores_and_reveals_no_hidden_graders(course):
     """Is there an HTML feedback page per student and week, with the graders' messages but not their code?"""
     grader_sources = {week: get_week(week).grader_file.read_text() for week in WEEKS}
@@ -235,7 +341,8 @@ def test_nbgrader_export_and_dlgrade_batch_write_the_same_csv(course, dlgrade_ou
 
     def rows(path: Path) -> list[dict[str, str]]:
         with path.open(newline="") as handle:
-            return sorted(csv.DictReader(handle), key=lambda row: (row["assignment"], row["student_id"]))
+            class_of_four = [row for row in csv.DictReader(handle) if row["student_id"] in STUDENTS]
+            return sorted(class_of_four, key=lambda row: (row["assignment"], row["student_id"]))
 
     theirs, ours = rows(course / "nbgrader_grades.csv"), rows(dlgrade_out / "grades.csv")
     assert len(theirs) == len(WEEKS) * len(STUDENTS)

@@ -7,12 +7,17 @@ print fake scores, exit) can change answers, never verdicts. ``worker.py`` start
 
 from __future__ import annotations
 
+import base64
 import builtins
+import io
 import linecache
 import os
 import random
+import sys
 import tempfile
 import traceback
+import types
+from contextlib import redirect_stderr, redirect_stdout
 from typing import Any
 
 import numpy as np
@@ -41,16 +46,37 @@ class _Shell:
     getoutput = system
 
 
-class Worker:
-    """Holds the student's namespace and the objects the grader refers to by handle."""
+class _Capture(io.TextIOBase):
+    """What a cell prints, kept up to ``keep`` characters and counted beyond: the student's own output, for them."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep: int) -> None:
+        self.keep, self.kept, self.total = keep, io.StringIO(), 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        text = str(text)
+        room = self.keep - self.kept.tell()
+        if room > 0:
+            self.kept.write(text[:room])
+        self.total += len(text)
+        return len(text)
+
+
+class Worker:
+    """Holds the student's namespace and the objects the grader refers to by handle.
+
+    The namespace is a real ``__main__`` module, as in Jupyter: a class the notebook defines can be pickled.
+    """
+
+    def __init__(self, as_main: bool = True) -> None:
         self.shell = _Shell()
-        self.namespace: dict[str, Any] = {
-            "__name__": "__main__",
-            "__builtins__": builtins,
-            "get_ipython": lambda: self.shell,
-        }
+        module = types.ModuleType("__main__")
+        module.__dict__.update(__builtins__=builtins, get_ipython=lambda: self.shell)
+        if as_main:
+            sys.modules["__main__"] = module
+        self.namespace: dict[str, Any] = module.__dict__
         self.objects: dict[int, Any] = {}
 
     def handle_for(self, value: Any) -> wire.Handle:
@@ -67,7 +93,7 @@ class Worker:
     def answer(self, request: dict) -> dict:
         op = request.get("op")
         if op == "run_cell":
-            return self.run_cell(request["label"], request["source"])
+            return self.run_cell(request["label"], request["source"], int(request.get("keep", 20_000)))
         if op == "put":
             return {"ok": True, "value": wire.encode(self.handle_for(wire.decode(request["value"], self.resolve)))}
         if op == "tool":
@@ -102,15 +128,41 @@ class Worker:
             return self.namespace[name]
         return self.resolve(wire.Handle(int(spec["handle"])))
 
-    def run_cell(self, label: str, source: str) -> dict:
-        if any(line.lstrip().startswith(_SHELL_PREFIXES) for line in source.splitlines()):
-            source = _python_from_ipython(source)
-        filename = f"<{label}>"
-        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    def run_cell(self, label: str, source: str, keep: int = 20_000) -> dict:
+        """Run one cell; the reply carries what it printed (the first ``keep`` characters) and drew."""
         before = len(self.shell.skipped)
-        code = compile(source, filename, "exec")
-        exec(code, self.namespace)
-        return {"ok": True, "skipped": self.shell.skipped[before:]}
+        printed = _Capture(keep)
+        try:
+            with redirect_stdout(printed), redirect_stderr(printed):
+                if any(line.lstrip().startswith(_SHELL_PREFIXES) for line in source.splitlines()):
+                    source = _python_from_ipython(source)
+                filename = f"<{label}>"
+                linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+                exec(compile(source, filename, "exec"), self.namespace)
+            reply: dict = {"ok": True}
+        except BaseException as exc:  # noqa: BLE001 - SystemExit too: it ends the cell, not the process
+            reply = {"ok": False, "error": describe_error(exc)}
+        reply.update(skipped=self.shell.skipped[before:], stdout=printed.kept.getvalue(), printed=printed.total)
+        reply["figures"] = _figures()
+        return reply
+
+
+def _figures(most: int = 4, largest: int = 1_000_000) -> list[str]:
+    """The figures a cell left open, as base64 PNGs (then closed), as Jupyter's inline backend shows them."""
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    if pyplot is None:
+        return []
+    images = []
+    try:
+        for number in pyplot.get_fignums()[:most]:
+            buffer = io.BytesIO()
+            pyplot.figure(number).savefig(buffer, format="png", dpi=72)
+            if buffer.tell() <= largest:
+                images.append(base64.b64encode(buffer.getvalue()).decode("ascii"))
+        pyplot.close("all")
+    except Exception:  # noqa: BLE001 - the student's code may have broken matplotlib: no figures, no failure
+        return images
+    return images
 
 
 def _python_from_ipython(source: str) -> str:
