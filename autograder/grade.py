@@ -72,9 +72,11 @@ def grade_loaded(
     overrides: dict[str, float | int | None] | None = None,
     require_confinement: bool = False,
     hidden: tuple[Path, ...] = (),
+    parts: set[str] | None = None,
 ) -> tuple[GradeReport, list[CellOutcome]]:
     """Grade a notebook already read (``notebook``, changed in place: read-only cells are restored), handed in
-    in ``folder``; the report, and what each cell did (what it printed and drew, its error) for views of it."""
+    in ``folder`` (by the graders of ``parts`` only, if given); the report, and what each cell did (what it printed
+    and drew, its error) for views of it."""
     started = time.monotonic()
     report = GradeReport(notebook=label, week=week.name)
     edits = restore_locked_cells(notebook, read_notebook(week.stub)) if week.stub.is_file() else []
@@ -90,7 +92,7 @@ def grade_loaded(
         device = resolve_device(device)
         process.device = device
         process.run_cells()
-        report.tests = run_graders(week.grader_file, Student(process), device, folder=folder)
+        report.tests = run_graders(week.grader_file, Student(process), device, parts=parts, folder=folder)
     report.confined = view is not None
     first = [f"not confined: {unconfined}; the notebook's code could read and change what this user can"]
     report.notes = (first if unconfined else []) + edits + _cell_notes(process.outcomes) + _process_notes(process)

@@ -14,7 +14,7 @@ MISTAKES = {
     "pickling the whole model": (
         {"save_weights": "def save_weights(model, path):\n    torch.save(model, path)"},
         "weights",
-        "save model.state_dict(), not the model object",
+        "refused the file",
     ),
     "loading without eval()": (
         {
