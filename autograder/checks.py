@@ -47,15 +47,16 @@ def fail(message: str) -> None:
 
 
 @contextmanager
-def hint_on_error(hints: Mapping[str, str]) -> Iterator[None]:
+def hint_on_error(hints: Mapping[str, str], replace: bool = False) -> Iterator[None]:
     """Where the student's code raises an error whose message holds a clue, add the fix that clue points to:
-    PyTorch's "mat1 and mat2 shapes cannot be multiplied" says what failed, not which tensor to turn round."""
+    PyTorch's "mat1 and mat2 shapes cannot be multiplied" says what failed, not which tensor to turn round.
+    ``replace``: the hint is the whole message (one message for one mistake, whatever the machine says)."""
     try:
         yield
     except StudentError as exc:
         for clue, hint in hints.items():
             if clue in str(exc):
-                fail(f"{exc}: {hint}")
+                fail(hint if replace else f"{exc}: {hint}")
         raise
 
 
@@ -74,6 +75,7 @@ def expect_tensor(
     shape: tuple[int, ...] | None = None,
     dtype: torch.dtype | None = None,
     shape_hints: Mapping[tuple[int, ...], str] | None = None,
+    dtype_hint: str | None = None,
 ) -> torch.Tensor:
     """``value`` is a tensor, of ``shape`` and ``dtype`` if given; returns it for further checks."""
     if value is None:
@@ -86,7 +88,8 @@ def expect_tensor(
             hint = "are two dimensions swapped (a transpose, or the wrong order in view/reshape)?"
         fail(f"{what}: expected shape {tuple(shape)}, got {tuple(value.shape)}" + (f": {hint}" if hint else ""))
     if dtype is not None and value.dtype != dtype:
-        fail(f"{what}: expected dtype {_dtype(dtype)}, got {_dtype(value.dtype)}")
+        hint = f": {dtype_hint}" if dtype_hint else ""
+        fail(f"{what}: expected dtype {_dtype(dtype)}, got {_dtype(value.dtype)}{hint}")
     return value
 
 
@@ -137,6 +140,29 @@ def diagnose(actual: torch.Tensor, hints: Mapping[str, torch.Tensor]) -> str | N
         ):
             return hint
     return None
+
+
+def call_keeping_inputs(function: Any, what: str, *args: Any, **kwargs: Any) -> Any:
+    """``function(*args, **kwargs)`` in the student's process, failing if it changed a tensor the caller passed:
+    its values (an in-place ``sub_``, ``-=`` or ``relu_``) or its ``requires_grad`` (autograd switched on the caller's
+    tensor). Tensors travel as the caller's own objects there, so the change is seen."""
+    student = function._student
+    sent = [student.put(arg) if isinstance(arg, torch.Tensor) else arg for arg in args]
+    result = function(*sent, **kwargs)
+    for original, remote in zip(args, sent, strict=True):
+        if not isinstance(original, torch.Tensor):
+            continue
+        after = remote.fetch()
+        if isinstance(after, torch.Tensor) and after.shape == original.shape and not torch.equal(after, original):
+            changed = int((after != original).sum())
+            fail(
+                f"{what} changed the caller's tensor in place ({changed} of {original.numel()} values): compute a new "
+                "tensor (x - m), not x.sub_(m) or x -= m, which overwrite the caller's data"
+            )
+        info = tensor_info(after) if isinstance(after, torch.Tensor) else None
+        if info is not None and info.requires_grad != original.requires_grad:
+            fail(f"{what} switched requires_grad on the caller's tensor: work on a copy (x.detach().clone())")
+    return result
 
 
 def expect_equal(actual: Any, expected: Any, what: str, hint: str | None = None) -> None:

@@ -28,15 +28,22 @@ class NotebookError(Exception):
 
 @dataclass(frozen=True)
 class Cell:
-    """One code cell to run: ``label`` is how the student finds it ("cell 7": its position in the notebook)."""
+    """One code cell to run. ``label`` is how the student finds it: by the part it answers, or by the cell it follows,
+    never by a position that counts markdown cells the student does not count."""
 
-    index: int
+    index: int  # its position among all the notebook's cells, from 1
     source: str
     grade_id: str | None = None
+    answer: bool = False  # an nbgrader answer cell: the student's code
+    after: str | None = None  # the grade_id of the nearest cell above that has one
 
     @property
     def label(self) -> str:
-        return f"cell {self.index}"
+        if self.grade_id and self.answer:
+            return f"your answer cell `{self.grade_id}`"
+        if self.grade_id:
+            return f"the cell `{self.grade_id}`"
+        return f"the cell you added after `{self.after}`" if self.after else "the cell you added at the top"
 
 
 def read_notebook(path: Path) -> nbformat.NotebookNode:
@@ -75,16 +82,16 @@ def code_cells(notebook: nbformat.NotebookNode) -> list[Cell]:
     Skipped: nbgrader test cells (``grade: true`` without ``solution``), which hold self-checks the graders
     re-ask themselves, and cells tagged ``dlgrade-skip``.
     """
-    cells = []
+    cells, after = [], None
     for position, cell in enumerate(notebook.cells, start=1):
-        if cell.get("cell_type") != "code":
-            continue
         nbgrader = cell.get("metadata", {}).get("nbgrader", {})
-        if nbgrader.get("grade") and not nbgrader.get("solution"):
-            continue
-        if SKIP_TAG in cell.get("metadata", {}).get("tags", []):
-            continue
-        cells.append(Cell(position, cell["source"], nbgrader.get("grade_id")))
+        nbgrader = nbgrader if isinstance(nbgrader, dict) else {}
+        runs = cell.get("cell_type") == "code" and not (nbgrader.get("grade") and not nbgrader.get("solution"))
+        if runs and SKIP_TAG not in cell.get("metadata", {}).get("tags", []):
+            grade_id = nbgrader.get("grade_id") if isinstance(nbgrader.get("grade_id"), str) else None
+            cells.append(Cell(position, cell["source"], grade_id, bool(nbgrader.get("solution")), after))
+        if isinstance(nbgrader.get("grade_id"), str):
+            after = nbgrader["grade_id"]
     return cells
 
 

@@ -172,5 +172,6 @@ def _part_of(item: pytest.Item) -> str | None:
 
 
 def _title(item: pytest.Item) -> str:
+    """The test's docstring's first paragraph, on one line: what it checks, in the student's terms."""
     doc = getattr(item, "obj", None).__doc__ if hasattr(item, "obj") else None
-    return doc.strip().splitlines()[0].rstrip(".") if doc else item.name
+    return " ".join(doc.strip().split("\n\n")[0].split()).rstrip(".") if doc else item.name

@@ -143,6 +143,13 @@ class Remote:
         self._text = text
         return self
 
+    def pinned(self) -> Remote:
+        """This object as a handle: what a notebook global names now, whatever the notebook rebinds it to later."""
+        request = {"op": "fetch", "target": self._live_target()}
+        result = _expect_remote(self._student._ask(request, self._text, "handle"))
+        result._text = self._text
+        return result
+
     def fetch(self) -> Any:
         """This object by value (a tensor, a number, a list); a Remote again if it cannot travel."""
         return self._student._ask({"op": "fetch", "target": self._live_target()}, self._text)
@@ -161,6 +168,8 @@ class Remote:
         return wire.encode(value, self._to_handle)
 
     def _to_handle(self, value: Any) -> wire.Handle:
+        if isinstance(value, Remote) and "global" in value._target:
+            value = value.pinned()  # a notebook global given as an argument: the object it names now
         if isinstance(value, Remote):
             return wire.Handle(int(value._live_target()["handle"]))
         raise StudentError(f"the grader cannot send a {type(value).__name__} to the notebook")

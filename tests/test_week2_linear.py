@@ -146,6 +146,72 @@ class MyLinear(nn.Module):
         "gradients",
         ".grad accumulates",
     ),
+    "ReLU from PyTorch, not its formula": (
+        {"relu": "def relu(x):\n    return torch.relu(x)"},
+        "activations",
+        "called PyTorch's relu: this part asks you to write the formula itself",
+    ),
+    "softmax that shifts the caller's logits in place": (
+        {
+            "softmax": "def softmax(logits, dim=-1):\n    logits -= logits.max(dim=dim, keepdim=True).values\n"
+            "    e = torch.exp(logits)\n    return e / e.sum(dim=dim, keepdim=True)"
+        },
+        "activations",
+        "changed the caller's tensor in place",
+    ),
+    "mse returned as float64": (
+        {"mse": "def mse(pred, target):\n    return ((pred - target) ** 2).mean().double()"},
+        "activations",
+        "expected dtype float32, got float64",
+    ),
+    "perceptron returning bools": (
+        {
+            "perceptron": "def perceptron(inputs, w):\n    w = torch.as_tensor(w, dtype=torch.float32)\n"
+            "    with_bias = torch.cat([torch.ones(inputs.shape[0], 1), inputs.float()], dim=1)\n"
+            "    return with_bias @ w > 0"
+        },
+        "neuron",
+        "expected dtype float32, got bool",
+    ),
+    "perceptron that cannot take integer inputs": (
+        {
+            "perceptron": "def perceptron(inputs, w):\n    w = torch.tensor(w, dtype=torch.float32)\n"
+            "    return (inputs @ w[1:] + w[0] > 0).float()"
+        },
+        "neuron",
+        "perceptron(<tensor of shape (4, 2), int64>, (0, 1, -1)) raised RuntimeError",
+    ),
+    "XOR by a formula, not by perceptrons": (
+        {"xor_network": "def xor_network(inputs):\n    return (inputs[:, 0] != inputs[:, 1]).float()"},
+        "neuron",
+        "build XOR from two layers of them",
+    ),
+    "linear_forward squeezing a batch of one": (
+        {"linear_forward": "def linear_forward(x, W, b):\n    return (x @ W.T + b).squeeze()"},
+        "linear",
+        "expected shape (1, 3), got (3,): keep the batch dimension",
+    ),
+    "bias kept as a buffer": (
+        {
+            "MyLinear": "class MyLinear(nn.Module):\n    def __init__(self, in_features, out_features):\n"
+            "        super().__init__()\n"
+            "        self.weight = nn.Parameter(torch.randn(out_features, in_features) * 0.01)\n"
+            "        self.register_buffer('bias', torch.zeros(out_features))\n"
+            "    def forward(self, x):\n        return x @ self.weight.T + self.bias"
+        },
+        "linear",
+        "a buffer or a plain tensor is saved but never trained",
+    ),
+    "MLP as one nn.Sequential, without the layer names": (
+        {
+            "MLP": "class MLP(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+            "        self.net = nn.Sequential(nn.Flatten(), nn.Linear(784, 50), nn.ReLU(), nn.Linear(50, 20),\n"
+            "                                 nn.ReLU(), nn.Linear(20, 10))\n"
+            "    def forward(self, images):\n        return self.net(images)"
+        },
+        "mlp",
+        "the part asks for nn.Linear layers named fc1, fc2 and fc3",
+    ),
     "MLP forgets to flatten": (
         {
             "MLP": """
@@ -184,6 +250,34 @@ class MLP(nn.Module):
 }
 
 VARIANTS = {
+    "clamps, reciprocals, einsum and a heaviside step": {
+        "relu": "def relu(x):\n    return x * (x > 0)",
+        "leaky_relu": "def leaky_relu(x, slope=0.01):\n    return torch.where(x >= 0, x, x * slope)",
+        "sigmoid": "def sigmoid(x):\n    return (1 + (-x).exp()).reciprocal()",
+        "mse": "def mse(pred, target):\n    return torch.mean((pred - target).pow(2))",
+        "linear_forward": "def linear_forward(x, W, b):\n    return torch.einsum('...i,oi->...o', x, W) + b",
+        "perceptron": "def perceptron(inputs, w):\n    w = torch.tensor([float(v) for v in w])\n"
+        "    sums = w[0] + inputs.to(w.dtype) @ w[1:]\n    return torch.heaviside(sums, torch.tensor(0.0))",
+    },
+    "a NAND perceptron of its own, dot products and torch.autograd.grad": {
+        "weighted_sum": "def weighted_sum(x, w):\n    return torch.dot(x, w)",
+        "xor_network": "NAND_WEIGHTS = (1.5, -1.0, -1.0)\n\n\ndef xor_network(inputs):\n"
+        "    hidden = torch.stack([perceptron(inputs, OR_WEIGHTS), perceptron(inputs, NAND_WEIGHTS)], dim=1)\n"
+        "    return perceptron(hidden, AND_WEIGHTS)",
+        "layer_gradients": "def layer_gradients(x, W, b, targets):\n"
+        "    W, b = W.detach().clone().requires_grad_(), b.detach().clone().requires_grad_()\n"
+        "    return torch.autograd.grad(F.cross_entropy(x @ W.T + b, targets), (W, b))",
+        "mse": "def mse(pred, target):\n    diff = pred - target\n    return (diff * diff).sum() / diff.numel()",
+    },
+    "softmax by logsumexp, tanh by exponentials, an ELU by masks": {
+        "softmax": "def softmax(logits, dim=-1):\n    return torch.exp(logits - torch.logsumexp(logits, dim, True))",
+        "tanh": "def tanh(x):\n    e = torch.exp(-2 * x.abs())\n"
+        "    return torch.where(x >= 0, (1 - e) / (1 + e), (e - 1) / (1 + e))",
+        "elu": "def elu(x, alpha=1.0):\n    negative = alpha * (torch.exp(torch.minimum(x, torch.zeros_like(x))) - 1)\n"
+        "    return torch.where(x > 0, x, negative)",
+        "count_parameters": "def count_parameters(layer_sizes):\n"
+        "    return sum((a + 1) * b for a, b in zip(layer_sizes, layer_sizes[1:]))",
+    },
     "loops and matmul instead of vectorised code": {
         "weighted_sum": "def weighted_sum(x, w):\n    total = 0.0\n    for xi, wi in zip(x, w):\n"
         "        total = total + xi * wi\n    return total",
@@ -202,17 +296,16 @@ VARIANTS = {
         "sigmoid": "def sigmoid(x):\n    return torch.exp(-torch.logaddexp(torch.zeros_like(x), -x))",
         "tanh": "def tanh(x):\n    e2 = torch.exp(-2 * x.abs())\n    return torch.sign(x) * (1 - e2) / (1 + e2)",
     },
-    "nn.Sequential with nn.Flatten and Kaiming init": {
+    "nn.Flatten and nn.ReLU modules beside the named layers, and Kaiming init": {
         "MLP": """
 class MLP(nn.Module):
     def __init__(self):
         super().__init__()
-        self.net = nn.Sequential(
-            nn.Flatten(), nn.Linear(784, 50), nn.ReLU(), nn.Linear(50, 20), nn.ReLU(), nn.Linear(20, 10)
-        )
+        self.flatten, self.act = nn.Flatten(), nn.ReLU()
+        self.fc1, self.fc2, self.fc3 = nn.Linear(784, 50), nn.Linear(50, 20), nn.Linear(20, 10)
 
     def forward(self, images):
-        return self.net(images)
+        return self.fc3(self.act(self.fc2(self.act(self.fc1(self.flatten(images))))))
 """,
         "MyLinear": """
 class MyLinear(nn.Module):

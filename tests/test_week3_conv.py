@@ -15,6 +15,61 @@ WEEK = "week3_conv"
 REUSERS = frozenset({"shapes", "conv2d", "counts", "filters"})
 
 MISTAKES = {
+    "conv2d by F.conv2d itself": (
+        {
+            "conv2d": "def conv2d(x, weight, bias=None, stride=1, padding=0):\n"
+            "    return F.conv2d(x, weight, bias, stride=stride, padding=padding)"
+        },
+        "conv2d",
+        "called PyTorch's own convolution",
+        frozenset({"filters"}),
+    ),
+    "conv2d looping over output positions": (
+        {
+            "conv2d": "def conv2d(x, weight, bias=None, stride=1, padding=0):\n"
+            "    x = F.pad(x, (padding,) * 4)\n    f, _, kh, kw = weight.shape\n"
+            "    oh = (x.shape[2] - kh) // stride + 1\n    ow = (x.shape[3] - kw) // stride + 1\n"
+            "    out = torch.zeros(x.shape[0], f, oh, ow, dtype=x.dtype)\n"
+            "    for i in range(oh):\n        for j in range(ow):\n"
+            "            patch = x[:, :, i * stride:i * stride + kh, j * stride:j * stride + kw]\n"
+            "            out[:, :, i, j] = torch.einsum('nchw,fchw->nf', patch, weight)\n"
+            "    return out if bias is None else out + bias.view(1, -1, 1, 1)"
+        },
+        "conv2d",
+        "loop over the kernel's offsets (few), not over output positions",
+        frozenset({"filters"}),
+    ),
+    "convolution with loops in float32 whatever the image": (
+        {
+            "conv2d_single": "def conv2d_single(image, kernel):\n    kh, kw = kernel.shape\n"
+            "    out = torch.zeros(image.shape[0] - kh + 1, image.shape[1] - kw + 1)\n"
+            "    for i in range(out.shape[0]):\n        for j in range(out.shape[1]):\n"
+            "            out[i, j] = (image[i:i + kh, j:j + kw] * kernel).sum()\n    return out"
+        },
+        "naive_conv",
+        "expected dtype float64, got float32",
+        frozenset(),
+    ),
+    "pooling that squeezes a single window away": (
+        {
+            "max_pool2d": "def max_pool2d(x, k):\n"
+            "    return x.unfold(2, k, k).unfold(3, k, k).amax(dim=(-2, -1)).squeeze()"
+        },
+        "pooling",
+        "expected shape (1, 1, 1, 1)",
+        frozenset(),
+    ),
+    "apply_filter looping over pixels": (
+        {
+            "apply_filter": "def apply_filter(image, kernel):\n    kh, kw = kernel.shape\n"
+            "    out = torch.zeros(image.shape[0] - kh + 1, image.shape[1] - kw + 1, dtype=image.dtype)\n"
+            "    for i in range(out.shape[0]):\n        for j in range(out.shape[1]):\n"
+            "            out[i, j] = (image[i:i + kh, j:j + kw] * kernel).sum()\n    return out"
+        },
+        "filters",
+        "ran",
+        frozenset(),
+    ),
     "off-by-one in the output size": (
         {
             "conv_output_size": "def conv_output_size(n, kernel, stride=1, padding=0, dilation=1):\n"
@@ -143,6 +198,39 @@ MISTAKES = {
 }
 
 VARIANTS = {
+    "unfold and einsum, F.conv2d for the filters, tensordot": {
+        "conv2d": "def conv2d(x, weight, bias=None, stride=1, padding=0):\n"
+        "    cols = F.pad(x, (padding,) * 4).unfold(2, weight.shape[2], stride).unfold(3, weight.shape[3], stride)\n"
+        "    out = torch.einsum('nchwij,fcij->nfhw', cols, weight)\n"
+        "    return out if bias is None else out + bias.view(1, -1, 1, 1)",
+        "apply_filter": "def apply_filter(image, kernel):\n"
+        "    return F.conv2d(image.unsqueeze(0).unsqueeze(0), kernel.unsqueeze(0).unsqueeze(0)).squeeze(0).squeeze(0)",
+        "avg_pool2d": "def avg_pool2d(x, k):\n    windows = x.unfold(2, k, k).unfold(3, k, k)\n"
+        "    return windows.sum(dim=(-2, -1)) / (k * k)",
+    },
+    "a loop over kernel offsets with stride slicing, pooling by F": {
+        "conv2d": "def conv2d(x, weight, bias=None, stride=1, padding=0):\n"
+        "    x = F.pad(x, (padding, padding, padding, padding))\n    f, c, kh, kw = weight.shape\n"
+        "    oh, ow = (x.shape[2] - kh) // stride + 1, (x.shape[3] - kw) // stride + 1\n"
+        "    out = x.new_zeros(x.shape[0], f, oh, ow)\n"
+        "    for i in range(kh):\n        for j in range(kw):\n"
+        "            window = x[:, :, i:i + stride * oh:stride, j:j + stride * ow:stride]\n"
+        "            out = out + torch.tensordot(window, weight[:, :, i, j], dims=([1], [1])).permute(0, 3, 1, 2)\n"
+        "    return out + (0 if bias is None else bias[None, :, None, None])",
+        "max_pool2d": "def max_pool2d(x, k):\n    return F.max_pool2d(x, k)",
+        "avg_pool2d": "def avg_pool2d(x, k):\n    return F.avg_pool2d(x, k)",
+    },
+    "kernels built by hand, a filter through the notebook's conv2d, sizes by the formula": {
+        "apply_filter": "def apply_filter(image, kernel):\n    batch = image.reshape(1, 1, *image.shape)\n"
+        "    return conv2d(batch, kernel.reshape(1, 1, *kernel.shape)).reshape(\n"
+        "        image.shape[0] - kernel.shape[0] + 1, image.shape[1] - kernel.shape[1] + 1)",
+        "face_features": "def face_features(size=48):\n    for _ in range(3):\n        size = size // 2\n"
+        "    return 128 * size ** 2",
+        "conv_counts": "def conv_counts(in_channels, height, width, out_channels, kernel, stride=1, padding=0):\n"
+        "    units = out_channels * conv_output_size(height, kernel, stride, padding)"
+        " * conv_output_size(width, kernel, stride, padding)\n"
+        "    return units, (in_channels * kernel ** 2 + 1) * out_channels",
+    },
     "math.floor, im2col with matmul, reshape pooling": {
         "conv_output_size": "import math\n\n\ndef conv_output_size(n, kernel, stride=1, padding=0, dilation=1):\n"
         "    span = dilation * (kernel - 1) + 1\n"

@@ -11,6 +11,73 @@ WEEK = "week5_checkpoints"
 LOAD = "    checkpoint = torch.load(path, map_location='cpu', weights_only=True)\n"
 
 MISTAKES = {
+    "loading weights without weights_only": (
+        {
+            "load_weights": "def load_weights(path):\n    model = SmallNet()\n"
+            "    model.load_state_dict(torch.load(path, map_location='cpu', weights_only=False))\n"
+            "    return model.eval()"
+        },
+        "weights",
+        "ran code hidden in the file it loaded",
+    ),
+    "loading a checkpoint without weights_only": (
+        {
+            "load_checkpoint": "def load_checkpoint(path, model, optimizer):\n"
+            "    checkpoint = torch.load(path, map_location='cpu', weights_only=False)\n"
+            "    model.load_state_dict(checkpoint['model_state_dict'])\n"
+            "    optimizer.load_state_dict(checkpoint['optimizer_state_dict'])\n"
+            "    return checkpoint['epoch'], checkpoint['loss']"
+        },
+        "checkpoint",
+        "ran code hidden in the file it loaded",
+    ),
+    "mapping only cuda:0 to the CPU": (
+        {
+            "load_to_cpu": "def load_to_cpu(path):\n"
+            "    return torch.load(path, map_location={'cuda:0': 'cpu'}, weights_only=True)"
+        },
+        "cpu_loading",
+        "pass map_location='cpu' to torch.load",
+    ),
+    "predicting with autograd on": (
+        {
+            "predict_folder": "def predict_folder(model, folder):\n    model.eval()\n    labels = {}\n"
+            "    for path in sorted(Path(folder).glob('*.png')):\n"
+            "        image = Image.open(path).convert('L').resize((28, 28))\n"
+            "        x = torch.tensor(np.asarray(image), dtype=torch.float32) / 255\n"
+            "        x = ((x - MNIST_MEAN) / MNIST_STD).reshape(1, 1, 28, 28)\n"
+            "        labels[path.name] = int(model(x).argmax(dim=1).item())\n    return labels"
+        },
+        "predict_folder",
+        "predict inside `with torch.no_grad():`",
+    ),
+    "scaling each drawing by its brightest pixel": (
+        {
+            "predict_folder": "def predict_folder(model, folder):\n    model.eval()\n    labels = {}\n"
+            "    for path in sorted(Path(folder).glob('*.png')):\n"
+            "        image = Image.open(path).convert('L').resize((28, 28))\n"
+            "        x = torch.tensor(np.asarray(image), dtype=torch.float32)\n        x = x / x.max()\n"
+            "        x = ((x - MNIST_MEAN) / MNIST_STD).reshape(1, 1, 28, 28)\n"
+            "        with torch.no_grad():\n            labels[path.name] = int(model(x).argmax(dim=1).item())\n"
+            "    return labels"
+        },
+        "predict_folder",
+        "labels differ from the reference",
+    ),
+    "labelling every image, not just the PNGs": (
+        {
+            "predict_folder": "def predict_folder(model, folder):\n    model.eval()\n    labels = {}\n"
+            "    for path in sorted(Path(folder).glob('*.*')):\n"
+            "        try:\n            image = Image.open(path).convert('L').resize((28, 28))\n"
+            "        except Exception:\n            continue\n"
+            "        x = torch.tensor(np.asarray(image), dtype=torch.float32) / 255\n"
+            "        x = ((x - MNIST_MEAN) / MNIST_STD).reshape(1, 1, 28, 28)\n"
+            "        with torch.no_grad():\n            labels[path.name] = int(model(x).argmax(dim=1).item())\n"
+            "    return labels"
+        },
+        "predict_folder",
+        "predict_folder: the file names",
+    ),
     "pickling the whole model": (
         {"save_weights": "def save_weights(model, path):\n    torch.save(model, path)"},
         "weights",
@@ -131,6 +198,41 @@ MISTAKES = {
 }
 
 VARIANTS = {
+    "a device object for map_location, weights through load_to_cpu, inference_mode and scandir": {
+        "load_to_cpu": "def load_to_cpu(path):\n"
+        "    return torch.load(path, map_location=torch.device('cpu'), weights_only=True)",
+        "load_weights": "def load_weights(path):\n    net = SmallNet()\n    net.load_state_dict(load_to_cpu(path))\n"
+        "    net.eval()\n    return net",
+        "predict_folder": "def predict_folder(model, folder):\n    import os\n    model.eval()\n    out = {}\n"
+        "    for entry in sorted(os.scandir(folder), key=lambda e: e.name):\n"
+        "        if not (entry.is_file() and entry.name.endswith('.png')):\n            continue\n"
+        "        grey = Image.open(entry.path).convert('L').resize((28, 28))\n"
+        "        x = torch.from_numpy(np.array(grey, dtype=np.float32) / 255)\n"
+        "        x = ((x - MNIST_MEAN) / MNIST_STD)[None, None]\n"
+        "        with torch.inference_mode():\n            out[entry.name] = int(model(x).argmax())\n"
+        "    return out",
+    },
+    "checkpoints by dict(), loss as a float, map_location by position": {
+        "save_checkpoint": "def save_checkpoint(path, model, optimizer, epoch, loss):\n"
+        "    torch.save(dict(epoch=epoch, model_state_dict=model.state_dict(),\n"
+        "                    optimizer_state_dict=optimizer.state_dict(), loss=loss), path)",
+        "load_checkpoint": "def load_checkpoint(path, model, optimizer):\n"
+        "    saved = torch.load(path, 'cpu', weights_only=True)\n"
+        "    model.load_state_dict(saved['model_state_dict'])\n"
+        "    optimizer.load_state_dict(saved['optimizer_state_dict'])\n"
+        "    return saved['epoch'], float(saved['loss'])",
+        "load_to_cpu": "def load_to_cpu(path):\n    return torch.load(path, 'cpu', weights_only=True)",
+    },
+    "one batch of every drawing through torchvision's transforms": {
+        "predict_folder": "def predict_folder(model, folder):\n    from torchvision import transforms\n"
+        "    steps = transforms.Compose([transforms.Grayscale(), transforms.Resize((28, 28)), transforms.ToTensor(),\n"
+        "                                transforms.Normalize((MNIST_MEAN,), (MNIST_STD,))])\n"
+        "    paths = sorted(p for p in Path(folder).iterdir() if p.is_file() and p.suffix == '.png')\n"
+        "    if not paths:\n        return {}\n"
+        "    batch = torch.stack([steps(Image.open(p).convert('L')) for p in paths])\n"
+        "    model.eval()\n    with torch.no_grad():\n        predicted = model(batch).argmax(dim=1).tolist()\n"
+        "    return {p.name: int(label) for p, label in zip(paths, predicted)}",
+    },
     "file handles, a state_dict copy and torchvision transforms": {
         "save_weights": "def save_weights(model, path):\n    with open(path, 'wb') as handle:\n"
         "        torch.save({k: v.clone() for k, v in model.state_dict().items()}, handle)",

@@ -11,11 +11,13 @@ import numpy as np
 import torch
 
 from autograder.checks import (
+    call_keeping_inputs,
     expect_close,
     expect_equal,
     expect_float,
     expect_tensor,
     fail,
+    hint_on_error,
     part,
     points,
     student_device,
@@ -34,26 +36,30 @@ def _generator(seed: int) -> torch.Generator:
 @part("tensor_from_list")
 @points(1)
 def test_tensor_from_list_float32(student):
-    """tensor_from_list builds a float32 tensor from a nested list of ints"""
-    values = [[1, 2, 3], [4, 5, 6]]
-    what = "tensor_from_list([[1, 2, 3], [4, 5, 6]], dtype=torch.float32)"
-    out = expect_tensor(
-        student.tensor_from_list(values, dtype=torch.float32),
-        what,
-        shape=(2, 3),
-        dtype=torch.float32,
-    )
-    expect_close(out, torch.tensor(values, dtype=torch.float64), what)
+    """tensor_from_list builds a float32 tensor of the list's shape, a single row (1, 3) included"""
+    for values in ([[1, 2, 3], [4, 5, 6]], [[7, 8, 9]]):
+        what = f"tensor_from_list({values}, dtype=torch.float32)"
+        out = expect_tensor(
+            student.tensor_from_list(values, dtype=torch.float32),
+            what,
+            shape=(len(values), 3),
+            dtype=torch.float32,
+        )
+        expect_close(out, torch.tensor(values, dtype=torch.float64), what)
 
 
 @part("tensor_from_list")
 @points(1)
 def test_tensor_from_list_other_dtypes(student):
-    """tensor_from_list honours every dtype asked for"""
+    """tensor_from_list honours every dtype and device asked for"""
     for values, dtype in (([0.5, 1.5, -2.0], torch.float64), ([[7, 8], [9, 10], [11, 12]], torch.int32)):
         what = f"tensor_from_list({values}, dtype={dtype})"
         out = expect_tensor(student.tensor_from_list(values, dtype=dtype), what, dtype=dtype)
         expect_close(out, torch.tensor(values, dtype=torch.float64), what)
+    what = "tensor_from_list([[1, 2], [3, 4]], dtype=torch.float32, device='meta')"
+    out = expect_tensor(student.tensor_from_list([[1, 2], [3, 4]], dtype=torch.float32, device="meta"), what)
+    if student_device(out) != "meta":
+        fail(f"{what} is on {student_device(out)}: pass device=device to torch.tensor, so it lands where asked")
 
 
 # -- 2. float32 is a type, not a count ------------------------------------------------------------------------
@@ -99,11 +105,14 @@ def test_flatten_mnist_batch(student):
 @part("flatten_images")
 @points(1)
 def test_flatten_any_image_size(student):
-    """flatten_images works for colour images of another size, (8, 3, 32, 32) to (8, 3072)"""
-    batch = torch.rand(8, 3, 32, 32, generator=_generator(2))
-    what = "flatten_images(<tensor of shape (8, 3, 32, 32)>)"
-    out = expect_tensor(student.flatten_images(batch), what, shape=(8, 3072))
-    expect_close(out, batch.reshape(8, -1), what)
+    """flatten_images works for any batch: colour (8, 3, 32, 32), a batch of one, non-square images, float64"""
+    cases = ((8, 3, 32, 32, torch.float32), (1, 1, 28, 28, torch.float32), (2, 1, 28, 14, torch.float64))
+    for n, c, h, w, dtype in cases:
+        batch = torch.rand(n, c, h, w, generator=_generator(2), dtype=dtype)
+        what = f"flatten_images(<tensor of shape {(n, c, h, w)}, {str(dtype).removeprefix('torch.')}>)"
+        hints = {(c * h * w,): "keep the batch dimension, even for a batch of one: no squeeze"}
+        out = expect_tensor(student.flatten_images(batch), what, shape=(n, c * h * w), dtype=dtype, shape_hints=hints)
+        expect_close(out, batch.reshape(n, -1), what)
 
 
 @part("flatten_images")
@@ -123,6 +132,8 @@ def test_flatten_non_contiguous(student):
     expect_close(out, batch.reshape(4, -1), what)
 
 
+KEEP_DTYPE = "keep NumPy's dtype (no .float() or .double())"
+
 # -- 4. NumPy bridge --------------------------------------------------------------------------------------------
 
 
@@ -130,31 +141,34 @@ def test_flatten_non_contiguous(student):
 @points(2)
 def test_share_from_numpy_shares_memory(student):
     """share_from_numpy returns a tensor that sees later changes to the array"""
-    array = student.put(np.arange(6, dtype=np.float64).reshape(2, 3))
-    result = student.share_from_numpy.handle(array)
-    array[(0, 0)] = 123.5
-    out = expect_tensor(result.fetch(), "share_from_numpy(<array of shape (2, 3), float64>)", shape=(2, 3))
-    expect_equal(str(out.dtype), "torch.float64", "share_from_numpy: the tensor's dtype", "keep NumPy's dtype")
-    if out[0, 0].item() != 123.5:
-        fail(
-            "share_from_numpy: after the array changed, the tensor still held the old value: it is a copy. "
-            "torch.tensor() copies; torch.from_numpy() shares the array's memory"
-        )
-    expect_close(out[1], torch.tensor([3.0, 4.0, 5.0], dtype=torch.float64), "share_from_numpy")
+    for shape, dtype in (((2, 3), np.float64), ((1, 3), np.float32)):
+        array = student.put(np.arange(np.prod(shape), dtype=dtype).reshape(shape))
+        result = student.share_from_numpy.handle(array)
+        array[(0, 0)] = 123.5
+        what = f"share_from_numpy(<array of shape {shape}, {np.dtype(dtype).name}>)"
+        out = expect_tensor(result.fetch(), what, shape=shape, dtype=_torch_dtype(dtype), dtype_hint=KEEP_DTYPE)
+        if out[0, 0].item() != 123.5:
+            fail(
+                "share_from_numpy: after the array changed, the tensor still held the old value: it is a copy. "
+                "torch.tensor() copies; torch.from_numpy() shares the array's memory"
+            )
+        expected = torch.arange(int(np.prod(shape)), dtype=torch.float64).reshape(shape)[:, 1:]
+        expect_close(out[:, 1:], expected, what)
 
 
 @part("numpy_bridge")
 @points(1)
 def test_copy_from_numpy_is_independent(student):
     """copy_from_numpy returns an independent copy with the array's dtype"""
-    array = student.put(np.arange(4, dtype=np.float32))
-    result = student.copy_from_numpy.handle(array)
-    array[0] = -50.0
-    out = expect_tensor(result.fetch(), "copy_from_numpy(<array of shape (4,), float32>)", shape=(4,))
-    expect_equal(str(out.dtype), "torch.float32", "copy_from_numpy: the tensor's dtype", "keep NumPy's dtype")
-    if out[0].item() == -50.0:
-        fail("copy_from_numpy: the tensor changed when the array did: it shares memory. torch.tensor() copies")
-    expect_close(out, torch.arange(4, dtype=torch.float64), "copy_from_numpy")
+    for shape, dtype in (((4,), np.float32), ((1, 4), np.int32)):
+        array = student.put(np.arange(4, dtype=dtype).reshape(shape))
+        result = student.copy_from_numpy.handle(array)
+        array[(0,) * len(shape)] = -50
+        what = f"copy_from_numpy(<array of shape {shape}, {np.dtype(dtype).name}>)"
+        out = expect_tensor(result.fetch(), what, shape=shape, dtype=_torch_dtype(dtype), dtype_hint=KEEP_DTYPE)
+        if out.reshape(-1)[0].item() == -50:
+            fail("copy_from_numpy: the tensor changed when the array did: it shares memory. torch.tensor() copies")
+        expect_close(out, torch.arange(4, dtype=torch.float64).reshape(shape), what)
 
 
 # -- 5. normalisation ------------------------------------------------------------------------------------------
@@ -164,16 +178,24 @@ def test_copy_from_numpy_is_independent(student):
 @points(2)
 def test_scale_pixels(student):
     """scale_pixels maps uint8 0..255 to float32 0..1"""
-    images = torch.randint(0, 256, (2, 1, 28, 28), dtype=torch.uint8, generator=_generator(4))
-    images[0, 0, 0, :2] = torch.tensor([0, 255], dtype=torch.uint8)
-    what = "scale_pixels(<uint8 tensor of shape (2, 1, 28, 28)>)"
-    out = expect_tensor(student.scale_pixels(images), what, shape=(2, 1, 28, 28), dtype=torch.float32)
-    as_float = images.to(torch.float64)
-    hints = {
-        "divide by 255 (the largest pixel value), not 256": as_float / 256,
-        "integer division (//) throws the fraction away: convert to float first": as_float // 255,
-    }
-    expect_close(out, as_float / 255, what, hints=hints)
+    faint = torch.randint(0, 200, (1, 1, 28, 28), dtype=torch.uint8, generator=_generator(5))  # brightest below 255
+    for images in (torch.randint(0, 256, (2, 1, 28, 28), dtype=torch.uint8, generator=_generator(4)), faint):
+        what = f"scale_pixels(<uint8 tensor of shape {tuple(images.shape)}, brightest pixel {int(images.max())}>)"
+        out = expect_tensor(
+            call_keeping_inputs(student.scale_pixels, what, images), what, shape=images.shape, dtype=torch.float32
+        )
+        as_float = images.to(torch.float64)
+        hints = {
+            "divide by 255 (the largest pixel value), not 256": as_float / 256,
+            "integer division (//) throws the fraction away: convert to float first": as_float // 255,
+            "divide by 255, the largest value a pixel can take, not by this image's brightest pixel": as_float
+            / as_float.max(),
+        }
+        expect_close(out, as_float / 255, what, hints=hints)
+    on_meta = torch.empty(3, 1, 4, 4, dtype=torch.uint8, device="meta")
+    out = expect_tensor(student.scale_pixels(on_meta), "scale_pixels(<uint8 tensor on the meta device>)")
+    if student_device(out) != "meta" or out.dtype != torch.float32:
+        fail(f"scale_pixels moved the images to {student_device(out)} ({out.dtype}): keep them on their own device")
 
 
 @part("normalize")
@@ -187,7 +209,9 @@ def test_normalize_mnist_defaults(student):
         "that multiplies by std and adds mean (it undoes normalisation)": x.double() * MNIST_STD + MNIST_MEAN,
         "subtract the mean before dividing by std: (x - mean) / std": x.double() - MNIST_MEAN / MNIST_STD,
     }
-    expect_close(student.normalize(x), expected, "normalize(<tensor of shape (3, 1, 28, 28)>)", hints=hints)
+    what = "normalize(<tensor of shape (3, 1, 28, 28), float32>)"
+    out = expect_tensor(call_keeping_inputs(student.normalize, what, x), what, dtype=torch.float32, dtype_hint=SAME)
+    expect_close(out, expected, what, hints=hints)
 
 
 @part("normalize")
@@ -215,16 +239,22 @@ def test_normalized_range(student):
     expect_float(_as_tuple(other)[1], 1.0, "normalized_range(mean=0.5, std=0.5)[1]")
 
 
+SAME = "keep the input's dtype: the course's networks compute in float32"
+
 # -- 6. broadcasting -----------------------------------------------------------------------------------------------
 
 
 @part("broadcasting")
 @points(1)
 def test_center_columns_tall(student):
-    """center_columns gives every column of a (6, 3) matrix mean 0"""
-    x = torch.randn(6, 3, generator=_generator(7), dtype=torch.float64) * 5 + 2
-    hints = {"that subtracts the mean of everything, not of each column": x - x.mean()}
-    expect_close(student.center_columns(x), x - x.mean(dim=0), "center_columns(<tensor of shape (6, 3)>)", hints=hints)
+    """center_columns gives every column mean 0, for (6, 3) and a single row (1, 5), leaving its input alone"""
+    for shape in ((6, 3), (1, 5)):
+        x = torch.randn(*shape, generator=_generator(7)) * 5 + 2
+        what = f"center_columns(<tensor of shape {shape}, float32>)"
+        hints = {"that subtracts the mean of everything, not of each column": x.double() - x.double().mean()}
+        out = call_keeping_inputs(student.center_columns, what, x)
+        out = expect_tensor(out, what, shape=shape, dtype=torch.float32, dtype_hint=SAME)
+        expect_close(out, x.double() - x.double().mean(dim=0), what, atol=1e-5, hints=hints)
 
 
 @part("broadcasting")
@@ -247,10 +277,11 @@ def test_outer_sum(student):
     hints = {"a + b adds element by element; reshape a to (N, 1) and b to (1, M) first": c + c.flip(0)}
     what = "outer_sum of two (4,) vectors"
     expect_close(student.outer_sum(c, c.flip(0)), c[:, None] + c.flip(0)[None, :], what, hints=hints)
-    a = torch.randn(5, generator=_generator(9), dtype=torch.float64)
-    b = torch.randn(3, generator=_generator(10), dtype=torch.float64)
-    out = student.outer_sum(a, b)
-    expect_close(out, a[:, None] + b[None, :], "outer_sum(<tensor of shape (5,)>, <tensor of shape (3,)>)")
+    for n, m in ((5, 3), (1, 4)):
+        a, b = torch.randn(n, generator=_generator(9)), torch.randn(m, generator=_generator(10))
+        what = f"outer_sum(<tensor of shape ({n},), float32>, <tensor of shape ({m},), float32>)"
+        out = expect_tensor(call_keeping_inputs(student.outer_sum, what, a, b), what, shape=(n, m), dtype=torch.float32)
+        expect_close(out, a[:, None].double() + b[None, :].double(), what)
 
 
 # -- 7. devices ------------------------------------------------------------------------------------------------
@@ -258,22 +289,33 @@ def test_outer_sum(student):
 
 @part("devices")
 @points(1)
-def test_pick_device(student, device):
-    """pick_device returns the GPU where there is one, else the CPU"""
-    got = student.pick_device()
-    if not isinstance(got, (torch.device, str)):
-        fail(f"pick_device() returned a {type(got).__name__}, expected a torch.device")
-    try:
-        kind = torch.device(got).type
-    except (RuntimeError, TypeError):
-        fail(f"pick_device() returned {str(got)[:60]!r}, which is not a device name")
-    expect_equal(kind, device, "pick_device().type")
+def test_pick_device(student):
+    """pick_device returns the GPU where torch.cuda.is_available() says there is one, else the CPU (both cases)"""
+    for available, expected in ((True, "cuda"), (False, "cpu")):
+        got = student.tool("with_cuda_available")(available, student.pick_device)
+        what = f"pick_device() where torch.cuda.is_available() is {available}"
+        if not isinstance(got, (torch.device, str)):
+            fail(f"{what} returned a {type(got).__name__}, expected a torch.device")
+        try:
+            kind = torch.device(got).type
+        except (RuntimeError, TypeError):
+            fail(f"{what} returned {str(got)[:60]!r}, which is not a device name")
+        expect_equal(kind, expected, f"{what}: its type", "ask torch.cuda.is_available(); hard-code no device")
 
 
 @part("devices")
 @points(1)
 def test_move_to(student, device):
-    """move_to puts a tensor on the grading device and keeps its values and dtype"""
+    """move_to returns the tensor on the device asked for (the grading device, and 'meta' on every machine)"""
+    to_gpu = "went to the GPU whatever the device asked: use t.to(device), not t.cuda()"
+    what = "move_to(<tensor of shape (1, 3), float32>, 'meta')"
+    with hint_on_error({"CUDA": f"{what} {to_gpu}", "NVIDIA": f"{what} {to_gpu}"}, replace=True):
+        out = expect_tensor(student.move_to(torch.ones(1, 3), "meta"), what, shape=(1, 3), dtype=torch.float32)
+    if student_device(out).startswith("cuda"):
+        fail(f"{what} {to_gpu}")
+    if student_device(out) != "meta":
+        hint = "return what .to(device) gives: it makes a new tensor and leaves the original where it was"
+        fail(f"{what} returned a tensor on {student_device(out)}, not on 'meta': {hint}")
     t = torch.arange(6, dtype=torch.float64).reshape(2, 3)
     what = f"move_to(<tensor of shape (2, 3), float64>, {device!r})"
     out = expect_tensor(student.move_to(t, device), what, shape=(2, 3), dtype=torch.float64)
@@ -282,6 +324,9 @@ def test_move_to(student, device):
 
 
 # -- 8. autograd -------------------------------------------------------------------------------------------------
+
+
+AUTOGRAD = ["torch.Tensor.backward", "torch.autograd.backward", "torch.autograd.grad"]
 
 
 def _mse_grad(w: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -301,8 +346,11 @@ def test_mse_gradient_values(student):
         "the sign is flipped: check (x @ w - y), not (y - x @ w) before squaring... and the backward pass": -expected,
     }
     what = "mse_gradient(<w (4,)>, <x (10, 4)>, <y (10,)>)"
-    out = expect_tensor(student.mse_gradient(w, x, y), what, shape=(4,))
+    out, calls = student.tool("calls_during")(AUTOGRAD, student.mse_gradient, w, x, y)
+    out = expect_tensor(out, what, shape=(4,), dtype=torch.float32, dtype_hint=SAME)
     expect_close(out, expected, what, rtol=1e-4, atol=1e-5, hints=hints)
+    if not any(calls.values()):
+        fail(f"{what} gives the right numbers without autograd: the part asks for loss.backward(), not a formula")
 
 
 @part("autograd")
@@ -324,14 +372,19 @@ def test_mse_gradient_repeatable(student):
 @part("autograd")
 @points(1)
 def test_mse_gradient_leaves_w_alone(student):
-    """mse_gradient does not change the caller's w"""
+    """mse_gradient leaves the caller's w as it was, even a w that requires grad, and works for a single example"""
     g = _generator(14)
-    w = student.put(torch.randn(3, generator=g))
-    before = w.fetch()
-    x, y = torch.randn(5, 3, generator=g), torch.randn(5, generator=g)
-    out = student.mse_gradient(w, x, y)
-    expect_tensor(out, "mse_gradient(...)", shape=(3,))
-    expect_close(w.fetch(), before, "the caller's w after mse_gradient (it must not change)")
+    for count, features, tracked in ((5, 3, False), (1, 1, True)):
+        w = torch.randn(features, generator=g).requires_grad_(tracked)
+        x, y = torch.randn(count, features, generator=g), torch.randn(count, generator=g)
+        what = f"mse_gradient(<w ({features},), requires_grad={tracked}>, <x ({count}, {features})>, <y ({count},)>)"
+        out = call_keeping_inputs(student.mse_gradient, what, w, x, y)
+        out = expect_tensor(out, what, shape=(features,))
+        expect_close(out, _mse_grad(w.detach().double(), x.double(), y.double()), what, rtol=1e-4, atol=1e-5)
+
+
+def _torch_dtype(numpy_dtype: type) -> torch.dtype:
+    return torch.from_numpy(np.zeros(1, dtype=numpy_dtype)).dtype
 
 
 def _as_tuple(value: object) -> tuple:

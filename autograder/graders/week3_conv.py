@@ -9,13 +9,18 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from autograder.checks import expect_close, expect_equal, expect_tensor, fail, part, points
+from autograder.checks import call_keeping_inputs, expect_close, expect_equal, expect_tensor, fail, part, points
 
 SEED_IMAGE = torch.tensor(
     [[3, 3, 2, 1, 0], [0, 0, 1, 3, 1], [3, 1, 2, 2, 3], [2, 0, 0, 2, 2], [2, 0, 0, 0, 1]], dtype=torch.float32
 )
 SEED_KERNEL = torch.tensor([[0, 1, 2], [2, 2, 0], [0, 1, 2]], dtype=torch.float32)
 FLIPPED = "the kernel is flipped: deep-learning 'convolution' is cross-correlation, lay the kernel on as it is"
+
+
+KEEP_DTYPE = "keep the input's dtype (make new tensors with dtype=x.dtype)"
+NO_CONV = ["torch.nn.functional.conv2d", "torch.conv2d", "torch.nn.Conv2d.forward"]
+LOOP_LINES = 1000  # on a 64x64 image: 3,844 output positions, 9 kernel offsets; a loop over positions runs more
 
 
 def _generator(seed: int) -> torch.Generator:
@@ -141,11 +146,12 @@ def test_seed_net_shapes_other_size(student):
 @part("shapes")
 @points(1)
 def test_seed_net_module(student):
-    """SeedNet maps (2, 3, 64, 64) to (2, 864) with 3,444 trainable parameters"""
+    """SeedNet maps (2, 3, 64, 64) to (2, 864), a single image to (1, 864), in float32, with 3,444 parameters"""
     model = student.SeedNet.handle()
-    expect_tensor(
-        model(torch.rand(2, 3, 64, 64, generator=_generator(1))), "SeedNet()(<images (2, 3, 64, 64)>)", shape=(2, 864)
-    )
+    for count in (2, 1):
+        what = f"SeedNet()(<images ({count}, 3, 64, 64)>)"
+        out = model(torch.rand(count, 3, 64, 64, generator=_generator(1)))
+        expect_tensor(out, what, shape=(count, 864), dtype=torch.float32, dtype_hint=KEEP_DTYPE)
     state = model.state_dict()
     total = sum(t.numel() for t in state.values()) if isinstance(state, dict) else None
     expect_equal(total, 3_444, "the number of parameters in SeedNet()")
@@ -201,16 +207,16 @@ def test_conv2d_single_random(student):
 @part("naive_conv")
 @points(1)
 def test_conv2d_single_rectangular(student):
-    """conv2d_single handles a non-square image and kernel, (7, 10) with (2, 4)"""
-    image, kernel = torch.randn(7, 10, generator=_generator(4)), torch.randn(2, 4, generator=_generator(5))
-    expected = F.conv2d(image[None, None].double(), kernel[None, None].double())[0, 0]
-    expect_close(
-        student.conv2d_single(image, kernel),
-        expected,
-        "conv2d_single(<image (7, 10)>, <kernel (2, 4)>)",
-        rtol=1e-4,
-        atol=1e-5,
-    )
+    """conv2d_single handles non-square images and kernels, (7, 10) with (2, 4), and one row, in the image's dtype"""
+    cases = (((7, 10), (2, 4), torch.float32), ((1, 6), (1, 3), torch.float64))
+    for image_shape, kernel_shape, dtype in cases:
+        image = torch.randn(image_shape, generator=_generator(4), dtype=dtype)
+        kernel = torch.randn(kernel_shape, generator=_generator(5), dtype=dtype)
+        expected = F.conv2d(image[None, None].double(), kernel[None, None].double())[0, 0]
+        what = f"conv2d_single(<image {image_shape}, {str(dtype).removeprefix('torch.')}>, <kernel {kernel_shape}>)"
+        out = call_keeping_inputs(student.conv2d_single, what, image, kernel)
+        out = expect_tensor(out, what, shape=tuple(expected.shape), dtype=dtype, dtype_hint=KEEP_DTYPE)
+        expect_close(out, expected, what, rtol=1e-4, atol=1e-5)
 
 
 # -- 4. vectorised conv2d ----------------------------------------------------------------------------------------
@@ -244,22 +250,34 @@ def _check_conv(student, x, weight, bias, stride=1, padding=0, hints_for=()) -> 
         hints["the bias is missing: add bias[f] to every position of output channel f"] = F.conv2d(
             X, W, None, stride=stride, padding=padding
         )
-    expect_close(
-        student.conv2d(x, weight, bias, stride=stride, padding=padding),
-        expected,
-        what,
-        rtol=1e-4,
-        atol=1e-4,
-        hints=hints,
-    )
+    out, used = student.tool("calls_during")(NO_CONV, student.conv2d, x, weight, bias, stride=stride, padding=padding)
+    if any(used.values()):
+        fail(f"{what} called PyTorch's own convolution: the part asks you to write it (without F.conv2d or nn.Conv2d)")
+    expect_close(out, expected, what, rtol=1e-4, atol=1e-4, hints=hints)  # the shape first: wrong ones have hints
+    expect_tensor(out, what, dtype=x.dtype, dtype_hint=KEEP_DTYPE)
+
+
+def _without_pixel_loops(student, name: str, *args: torch.Tensor) -> None:
+    """The student's ``name``, on an image of 64x64 pixels, runs no Python loop over its pixels or output positions
+    (counted in lines of the notebook's own code run meanwhile)."""
+    what = f"{name}({', '.join(f'<{tuple(a.shape)}>' for a in args)})"
+    called = student.tool("lines_run")(getattr(student, name), *args)
+    if not isinstance(called, (tuple, list)) or len(called) != 3:
+        fail(f"{what} could not be run to see how it works")
+    _, lines, intact = called
+    if not intact:
+        fail(f"{what} switched Python's tracing off, so whether it loops over pixels cannot be told")
+    if lines > LOOP_LINES:
+        fail(f"{what} ran {lines:,} lines of Python: loop over the kernel's offsets (few), not over output positions")
 
 
 @part("conv2d")
 @points(1)
 def test_conv2d_channels_and_filters(student):
-    """conv2d sums over 3 input channels for each of 4 filters, like F.conv2d"""
+    """conv2d sums over 3 input channels for each of 4 filters, like F.conv2d, with no loop over output positions"""
     x, w, _ = _conv_case(6, 2, 3, 8, 8, 4, 3)
     _check_conv(student, x, w, None, hints_for=("flip",))
+    _without_pixel_loops(student, "conv2d", torch.randn(1, 1, 64, 64, generator=_generator(6)), torch.randn(1, 1, 3, 3))
 
 
 @part("conv2d")
@@ -289,10 +307,15 @@ def test_conv2d_stride(student):
 @part("conv2d")
 @points(1)
 def test_conv2d_everything_non_square(student):
-    """conv2d with padding, stride and a 5x5 kernel on a 13x10 image"""
+    """conv2d with padding, stride and a 5x5 kernel on a 13x10 image, and a 3x2 kernel on one float64 32x24 image"""
     g = _generator(10)
     x, w, b = torch.randn(2, 4, 13, 10, generator=g), torch.randn(6, 4, 5, 5, generator=g), torch.randn(6, generator=g)
     _check_conv(student, x, w, b, stride=3, padding=2, hints_for=("padding", "stride", "flip"))
+    x, w = (
+        torch.randn(1, 1, 32, 24, generator=g, dtype=torch.float64),
+        torch.randn(3, 1, 3, 2, generator=g, dtype=torch.float64),
+    )
+    _check_conv(student, x, w, None, stride=1, padding=1)
 
 
 # -- 5. pooling ----------------------------------------------------------------------------------------------------
@@ -302,32 +325,39 @@ def test_conv2d_everything_non_square(student):
 @points(1)
 def test_max_pool2d(student):
     """max_pool2d matches F.max_pool2d, dropping windows that do not fit"""
-    x = torch.randn(2, 3, 9, 8, generator=_generator(11))
-    for k in (2, 3):
+    for shape, k, dtype in (
+        ((2, 3, 9, 8), 2, torch.float32),
+        ((2, 3, 9, 8), 3, torch.float32),
+        ((1, 1, 2, 3), 2, torch.float64),
+    ):
+        x = torch.randn(shape, generator=_generator(11), dtype=dtype)
         hints = {"that averages: max pooling keeps the largest value": F.avg_pool2d(x.double(), k)}
-        expect_close(
-            student.max_pool2d(x, k), F.max_pool2d(x.double(), k), f"max_pool2d(<x (2, 3, 9, 8)>, {k})", hints=hints
-        )
+        what = f"max_pool2d(<x {shape}, {str(dtype).removeprefix('torch.')}>, {k})"
+        expected = F.max_pool2d(x.double(), k)
+        out = call_keeping_inputs(student.max_pool2d, what, x, k)
+        out = expect_tensor(out, what, shape=tuple(expected.shape), dtype=dtype, dtype_hint=KEEP_DTYPE)
+        expect_close(out, expected, what, hints=hints)
 
 
 @part("pooling")
 @points(1)
 def test_avg_pool2d(student):
     """avg_pool2d matches F.avg_pool2d"""
-    x = torch.randn(2, 3, 9, 8, generator=_generator(12))
-    for k in (2, 3):
+    for shape, k, dtype in (
+        ((2, 3, 9, 8), 2, torch.float32),
+        ((2, 3, 9, 8), 3, torch.float32),
+        ((1, 1, 2, 3), 2, torch.float64),
+    ):
+        x = torch.randn(shape, generator=_generator(12), dtype=dtype)
         mean = F.avg_pool2d(x.double(), k)
         hints = {
             "that keeps the maximum: average pooling takes the mean": F.max_pool2d(x.double(), k),
             f"that is each window's sum: the mean divides it by the window's {k * k} values": mean * k * k,
         }
-        expect_close(
-            student.avg_pool2d(x, k),
-            mean,
-            f"avg_pool2d(<x (2, 3, 9, 8)>, {k})",
-            rtol=1e-5,
-            hints=hints,
-        )
+        what = f"avg_pool2d(<x {shape}, {str(dtype).removeprefix('torch.')}>, {k})"
+        out = call_keeping_inputs(student.avg_pool2d, what, x, k)
+        out = expect_tensor(out, what, shape=tuple(mean.shape), dtype=dtype, dtype_hint=KEEP_DTYPE)
+        expect_close(out, mean, what, rtol=1e-5, hints=hints)
 
 
 # -- 6. counting -----------------------------------------------------------------------------------------------------
@@ -403,15 +433,14 @@ def test_filter_kernels(student):
 @part("filters")
 @points(1)
 def test_apply_filter(student):
-    """apply_filter cross-correlates a 2-D image with a kernel, like F.conv2d"""
-    image, kernel = torch.rand(20, 15, generator=_generator(13)), torch.randn(3, 3, generator=_generator(14))
-    expected = F.conv2d(image[None, None].double(), kernel[None, None].double())[0, 0]
-    hints = {FLIPPED: F.conv2d(image[None, None].double(), kernel.flip(0, 1)[None, None].double())[0, 0]}
-    expect_close(
-        student.apply_filter(image, kernel),
-        expected,
-        "apply_filter(<image (20, 15)>, <kernel (3, 3)>)",
-        rtol=1e-4,
-        atol=1e-5,
-        hints=hints,
-    )
+    """apply_filter cross-correlates a 2-D image with a kernel, like F.conv2d, vectorised: (20, 15), (3, 10), float64"""
+    for shape, dtype in (((20, 15), torch.float32), ((3, 10), torch.float64)):
+        image = torch.rand(shape, generator=_generator(13), dtype=dtype)
+        kernel = torch.randn(3, 3, generator=_generator(14), dtype=dtype)
+        expected = F.conv2d(image[None, None].double(), kernel[None, None].double())[0, 0]
+        hints = {FLIPPED: F.conv2d(image[None, None].double(), kernel.flip(0, 1)[None, None].double())[0, 0]}
+        what = f"apply_filter(<image {shape}, {str(dtype).removeprefix('torch.')}>, <kernel (3, 3)>)"
+        out = call_keeping_inputs(student.apply_filter, what, image, kernel)
+        out = expect_tensor(out, what, shape=tuple(expected.shape), dtype=dtype, dtype_hint=KEEP_DTYPE)
+        expect_close(out, expected, what, rtol=1e-4, atol=1e-5, hints=hints)
+    _without_pixel_loops(student, "apply_filter", torch.rand(64, 64, generator=_generator(15)), torch.randn(3, 3))

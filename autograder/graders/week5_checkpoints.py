@@ -29,6 +29,7 @@ from autograder.checks import (
     points,
     student_device,
 )
+from autograder.student_process import StudentError
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 CHECKPOINT_KEYS = {"epoch", "model_state_dict", "optimizer_state_dict", "loss"}
@@ -72,6 +73,35 @@ def _saved(value: object) -> bytes:
     buffer = io.BytesIO()
     torch.save(value, buffer)
     return buffer.getvalue()
+
+
+class _Trap:
+    """Unpickled, it writes a file: proof that torch.load ran code from the file, as it does without
+    weights_only=True. Pickling it (here, in the grader's process) runs nothing."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple:
+        return (open, (self.marker, "w"))
+
+
+def _expect_no_code_run(student, loader: str, saved: object, *extra: object) -> None:
+    """``loader(path, *extra)`` on a file that holds, beside its tensors, an object whose unpickling runs code:
+    with weights_only=True it is refused (any error is fine); without, the code runs, and that is what fails."""
+    with student.folder() as folder:
+        trap = dict(saved) if isinstance(saved, dict) else {"value": saved}
+        trap["extra"] = _Trap(folder / "code-ran")
+        path = folder.write("from-someone-else.pt", _saved(trap))
+        try:
+            getattr(student, loader)(path, *extra)
+        except StudentError:
+            pass  # refused: what weights_only=True does with such a file
+        if folder.exists("code-ran"):
+            fail(
+                f"{loader}(path) ran code hidden in the file it loaded: load with torch.load(..., weights_only=True), "
+                "which refuses anything but tensors and plain containers"
+            )
 
 
 def _student_model(student, state: dict, dropout: float = 0.5):
@@ -136,6 +166,7 @@ def test_load_weights_predicts_like_the_saved_model(student):
         out = expect_tensor(model(x), "load_weights(path)(<tensor of shape (6, 1, 28, 28)>)", shape=(6, 10))
     with torch.no_grad():
         expect_close(out, reference(x), "load_weights(path)(<tensor of shape (6, 1, 28, 28)>)")
+    _expect_no_code_run(student, "load_weights", state)
 
 
 # -- 2. checkpoints ----------------------------------------------------------------------------------------------
@@ -229,15 +260,17 @@ def test_load_checkpoint_restores_in_place_and_returns_epoch_and_loss(student):
         got = student.load_checkpoint(path, model, _student_sgd(student, model))
     expect_equal(got, (11, 0.5), "load_checkpoint(path, model, optimizer)")
     _expect_state(model.state_dict(), state, "the model after load_checkpoint")
+    fresh = _student_model(student, _weights(43), dropout=0.0)
+    _expect_no_code_run(student, "load_checkpoint", checkpoint, fresh, _student_sgd(student, fresh))
 
 
 # -- 3. a GPU's file on a CPU -------------------------------------------------------------------------------------
 
-_SAVING_AS_CUDA = [False]
+_SAVING_AS_CUDA: list[str | None] = [None]
 
 
 def _cuda_tag(storage: object) -> str | None:
-    return "cuda:0" if _SAVING_AS_CUDA[0] else None
+    return _SAVING_AS_CUDA[0]
 
 
 if not getattr(torch.serialization, "_dlgrade_cuda_tag", False):  # the graders may be imported more than once
@@ -245,30 +278,38 @@ if not getattr(torch.serialization, "_dlgrade_cuda_tag", False):  # the graders 
     torch.serialization._dlgrade_cuda_tag = True
 
 
-def _saved_as_if_on_gpu(value: object) -> bytes:
-    """``value`` as a GPU machine saves it: every tensor tagged cuda:0 (no GPU needed here)."""
-    _SAVING_AS_CUDA[0] = True
+def _saved_as_if_on_gpu(value: object, device: str = "cuda:0") -> bytes:
+    """``value`` as a GPU machine saves it: every tensor tagged ``device`` (no GPU needed here). Graders tag
+    devices no runner has (``cuda:7``), so that a file loads onto the GPU on no machine: the same verdict on a GPU
+    runner as on a CPU one."""
+    _SAVING_AS_CUDA[0] = device
     try:
         return _saved(value)
     finally:
-        _SAVING_AS_CUDA[0] = False
+        _SAVING_AS_CUDA[0] = None
+
+
+MAP_LOCATION = "pass map_location='cpu' to torch.load: the file asks for a GPU this machine need not have"
 
 
 @part("cpu_loading")
 @points(2)
 def test_load_to_cpu_reads_a_file_saved_on_a_gpu(student):
-    """load_to_cpu loads a state_dict saved on a GPU with every tensor on the CPU"""
+    """load_to_cpu loads state_dicts saved on any GPU, cuda:7 or cuda:3, with every tensor on the CPU, safely"""
     state = _weights(51)
-    with student.folder() as folder:
-        path = folder.write("gpu_weights.pt", _saved_as_if_on_gpu(state))
-        with hint_on_error({"CUDA": "pass map_location='cpu' to torch.load"}):
-            loaded = student.load_to_cpu(path)
-    if not isinstance(loaded, dict):
-        fail(f"load_to_cpu(path) returned a {type(loaded).__name__}, expected the saved state_dict")
-    for name, tensor in loaded.items():
-        if isinstance(tensor, torch.Tensor) and student_device(tensor) != "cpu":
-            fail(f"load_to_cpu(path)[{name!r}] is on {student_device(tensor)}, expected the CPU: use map_location")
-    _expect_state(loaded, state, "load_to_cpu(path)")
+    for device in ("cuda:7", "cuda:3"):
+        what = f"load_to_cpu(<a state_dict saved on {device}>)"
+        with student.folder() as folder:
+            path = folder.write("gpu_weights.pt", _saved_as_if_on_gpu(state, device))
+            with hint_on_error({"CUDA": f"{what}: {MAP_LOCATION}", "cuda": f"{what}: {MAP_LOCATION}"}, replace=True):
+                loaded = student.load_to_cpu(path)
+        if not isinstance(loaded, dict):
+            fail(f"{what} returned a {type(loaded).__name__}, expected the saved state_dict")
+        for name, tensor in loaded.items():
+            if isinstance(tensor, torch.Tensor) and student_device(tensor) != "cpu":
+                fail(f"{what}[{name!r}] is on {student_device(tensor)}, expected the CPU: {MAP_LOCATION}")
+        _expect_state(loaded, state, what)
+    _expect_no_code_run(student, "load_to_cpu", state)
 
 
 # -- 4. labelling a folder of images ------------------------------------------------------------------------------
@@ -287,29 +328,39 @@ def _pixels(png: bytes, normalise: bool = True) -> torch.Tensor:
     return ((pixels - MNIST_MEAN) / MNIST_STD if normalise else pixels).reshape(1, 1, 28, 28)
 
 
-def _digit_images(count: int, seed: int, size: int = 28, mode: str = "L") -> dict[str, bytes]:
-    """``count`` PNG drawings of random strokes, by file name."""
+def _digit_images(
+    count: int, seed: int, size: int = 28, mode: str = "L", brightest: int = 255, kind: str = "PNG"
+) -> dict[str, bytes]:
+    """``count`` drawings of random strokes (no pixel brighter than ``brightest``), as ``kind`` files, by name."""
     rng = np.random.default_rng(seed)
     images = {}
     for number in range(count):
         shape = (size, size, 3) if mode == "RGB" else (size, size)
-        strokes = (rng.random(shape) > 0.7) * rng.integers(128, 256, shape)
+        strokes = (rng.random(shape) > 0.7) * rng.integers(brightest // 2, brightest + 1, shape)
         buffer = io.BytesIO()
-        Image.fromarray(strokes.astype(np.uint8), mode=mode).save(buffer, format="PNG")
-        images[f"digit{seed}_{number}.png"] = buffer.getvalue()
+        Image.fromarray(strokes.astype(np.uint8), mode=mode).save(buffer, format=kind)
+        images[f"digit{seed}_{number}.{kind.lower().replace('jpeg', 'jpg')}"] = buffer.getvalue()
     return images
 
 
-def _predictions(student, folder, images: dict[str, bytes], state: dict, what: str) -> dict:
-    """predict_folder's labels for a folder holding ``images`` (and whatever else the caller put there)."""
+def _predictions(student, folder, images: dict[str, bytes], state: dict, what: str) -> tuple[dict, object]:
+    """predict_folder's labels for a folder holding ``images`` (and whatever else the caller put there), and a
+    record (a hook on the model) of whether autograd was recording while it predicted."""
     for name, data in images.items():
         folder.write(name, data)
     model = _student_model(student, state)
     model.train.handle()  # as a model is after training: the function must switch it to eval()
+    log = student.tool("GradModeLog").handle()
+    model.register_forward_pre_hook.handle(log)
     labels = student.predict_folder(model, folder.path)
     if not isinstance(labels, dict):
         fail(f"{what} returned a {type(labels).__name__}, expected a dict of file name to label")
-    return labels
+    return labels, log
+
+
+def _expect_without_autograd(log, what: str) -> None:
+    if any(log.attr("seen")):
+        fail(f"{what} ran the model with autograd recording: predict inside `with torch.no_grad():`")
 
 
 def _expect_labels(got: dict, images: dict[str, bytes], state: dict, what: str) -> None:
@@ -329,11 +380,14 @@ def _expect_labels(got: dict, images: dict[str, bytes], state: dict, what: str) 
 @part("predict_folder")
 @points(2)
 def test_predict_folder_labels_every_png(student):
-    """predict_folder labels 28x28 grey PNGs as the reference pipeline does"""
-    state, images = _weights(61), _digit_images(8, seed=1)
-    what = "predict_folder(model, <folder of 8 PNG files>)"
-    with student.folder() as folder:
-        _expect_labels(_predictions(student, folder, images, state, what), images, state, what)
+    """predict_folder labels 28x28 grey PNGs as the reference pipeline does, faint drawings too, under no_grad"""
+    state = _weights(61)
+    for images, kind in ((_digit_images(8, seed=1), "PNG files"), (_digit_images(4, seed=7, brightest=150), "faint")):
+        what = f"predict_folder(model, <folder of {len(images)} {kind} PNG files>)".replace("PNG files PNG", "PNG")
+        with student.folder() as folder:
+            labels, log = _predictions(student, folder, images, state, what)
+        _expect_labels(labels, images, state, what)
+        _expect_without_autograd(log, what)
 
 
 @part("predict_folder")
@@ -343,21 +397,24 @@ def test_predict_folder_converts_colour_and_size(student):
     state, images = _weights(62), {**_digit_images(3, seed=2, mode="RGB"), **_digit_images(3, seed=3, size=40)}
     what = "predict_folder(model, <folder of RGB and 40x40 PNG files>)"
     with student.folder() as folder:
-        _expect_labels(_predictions(student, folder, images, state, what), images, state, what)
+        labels, _ = _predictions(student, folder, images, state, what)
+    _expect_labels(labels, images, state, what)
 
 
 @part("predict_folder")
 @points(1)
 def test_predict_folder_ignores_other_files(student):
-    """predict_folder labels only the PNG files directly in the folder"""
+    """predict_folder labels only the PNG files directly in the folder, not other files or images"""
     state = _weights(63)
     with student.folder() as folder:
         folder.write("notes.txt", b"not an image")
         folder.write("digits.csv", b"1,2,3\n")
+        for name, data in _digit_images(1, seed=6, kind="JPEG").items():
+            folder.write(name, data)
         for name, data in _digit_images(1, seed=5).items():
             folder.write(f"drafts/{name}", data)
         what = "predict_folder(model, <folder with other files>)"
-        labels = _predictions(student, folder, _digit_images(2, seed=4), state, what)
+        labels, _ = _predictions(student, folder, _digit_images(2, seed=4), state, what)
     expect_equal(sorted(map(str, labels)), ["digit4_0.png", "digit4_1.png"], "predict_folder: the file names")
     if not all(isinstance(label, int) and not isinstance(label, bool) for label in labels.values()):
         fail("predict_folder: each label should be an int (use .item() on the arg-max)")

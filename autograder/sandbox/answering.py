@@ -78,12 +78,17 @@ class Worker:
             sys.modules["__main__"] = module
         self.namespace: dict[str, Any] = module.__dict__
         self.objects: dict[int, Any] = {}
+        self.cell_files: set[str] = set()  # the names the cells were compiled under: tracebacks show only these
 
     def handle_for(self, value: Any) -> wire.Handle:
         handle_id = len(self.objects) + 1
         self.objects[handle_id] = value
         text = object.__repr__(value) if isinstance(value, type) else _short_repr(value)
         return wire.Handle(handle_id, type(value).__name__, text)
+
+    def decode(self, data: Any) -> Any:
+        """A value from the grader, as the grader had it: a tensor that required grad requires it here too."""
+        return _track_gradients(wire.decode(data, self.resolve))
 
     def resolve(self, handle: wire.Handle) -> Any:
         if handle.id not in self.objects:
@@ -95,7 +100,7 @@ class Worker:
         if op == "run_cell":
             return self.run_cell(request["label"], request["source"], int(request.get("keep", 20_000)))
         if op == "put":
-            return {"ok": True, "value": wire.encode(self.handle_for(wire.decode(request["value"], self.resolve)))}
+            return {"ok": True, "value": wire.encode(self.handle_for(self.decode(request["value"])))}
         if op == "tool":
             from autograder.sandbox.probes import TOOLS  # noqa: PLC0415 - only weeks that probe need it
 
@@ -104,13 +109,13 @@ class Worker:
             return {"ok": True, "value": wire.encode(self.handle_for(TOOLS[request["name"]]))}
         target = self.target(request["target"])
         if op == "call":
-            args = wire.decode(request.get("args", []), self.resolve)
-            kwargs = wire.decode(request.get("kwargs", {"t": "dict", "v": []}), self.resolve)
+            args = self.decode(request.get("args", []))
+            kwargs = self.decode(request.get("kwargs", {"t": "dict", "v": []}))
             result = target(*args, **kwargs)
         elif op == "getattr":
             result = getattr(target, request["name"])
         elif op == "setitem":
-            target[wire.decode(request["key"], self.resolve)] = wire.decode(request["value"], self.resolve)
+            target[self.decode(request["key"])] = self.decode(request["value"])
             result = None
         elif op == "fetch":
             result = target
@@ -137,14 +142,29 @@ class Worker:
                 if any(line.lstrip().startswith(_SHELL_PREFIXES) for line in source.splitlines()):
                     source = _python_from_ipython(source)
                 filename = f"<{label}>"
+                self.cell_files.add(filename)
                 linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
                 exec(compile(source, filename, "exec"), self.namespace)
             reply: dict = {"ok": True}
         except BaseException as exc:  # noqa: BLE001 - SystemExit too: it ends the cell, not the process
-            reply = {"ok": False, "error": describe_error(exc)}
+            reply = {"ok": False, "error": describe_error(exc, self.cell_files)}
         reply.update(skipped=self.shell.skipped[before:], stdout=printed.kept.getvalue(), printed=printed.total)
         reply["figures"] = _figures()
         return reply
+
+
+def _track_gradients(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        info = wire.tensor_info(value)
+        if info is not None and info.requires_grad and value.is_floating_point():
+            value.requires_grad_(True)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _track_gradients(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _track_gradients(item)
+    return value
 
 
 def _figures(most: int = 4, largest: int = 1_000_000) -> list[str]:
@@ -180,15 +200,16 @@ def _short_repr(value: Any) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-def describe_error(exc: BaseException) -> dict:
-    """The error as the student should read it: type, message, and only the frames in their cells."""
-    frames = [frame for frame in traceback.extract_tb(exc.__traceback__) if frame.filename.startswith("<cell")]
+def describe_error(exc: BaseException, cell_files: set[str] = frozenset()) -> dict:
+    """The error as the student should read it: type, message, and only the frames in their cells (by the cell's
+    label and the line inside it)."""
+    frames = [frame for frame in traceback.extract_tb(exc.__traceback__) if frame.filename in cell_files]
     where = [
-        f"{frame.filename.strip('<>')}, line {frame.lineno}, in {frame.name}: {(frame.line or '').strip()}"
+        f"{frame.filename[1:-1]}, line {frame.lineno}, in {frame.name}: {(frame.line or '').strip()}"
         for frame in frames[-3:]
     ]
-    if isinstance(exc, SyntaxError) and exc.filename and exc.filename.startswith("<cell"):
-        where = [f"{exc.filename.strip('<>')}, line {exc.lineno}: {(exc.text or '').strip()}"]
+    if isinstance(exc, SyntaxError) and exc.filename in cell_files:
+        where = [f"{exc.filename[1:-1]}, line {exc.lineno}: {(exc.text or '').strip()}"]
     message = _short_repr(exc.args[0]) if len(exc.args) == 1 and not isinstance(exc.args[0], str) else str(exc)
     return {"type": type(exc).__name__, "message": message[:2000], "where": where}
 
@@ -210,7 +231,7 @@ def serve(request_fd: int, reply_fd: int) -> int:
         try:
             reply = worker.answer(request)
         except BaseException as exc:  # noqa: BLE001 - SystemExit and KeyboardInterrupt are the student's too
-            reply = {"ok": False, "error": describe_error(exc)}
+            reply = {"ok": False, "error": describe_error(exc, worker.cell_files)}
         if os.getpid() != server:
             os._exit(0)  # a fork made by the student's code came back here: only the server answers
         if server == 1:
@@ -220,7 +241,7 @@ def serve(request_fd: int, reply_fd: int) -> int:
         try:
             frame = wire.pack_frame(reply)
         except (wire.WireError, ValueError, TypeError) as exc:
-            frame = wire.pack_frame({"ok": False, "error": describe_error(exc)})
+            frame = wire.pack_frame({"ok": False, "error": describe_error(exc, worker.cell_files)})
         _write_all(replies, frame)
 
 

@@ -8,9 +8,13 @@ for references. Only the names in ``TOOLS`` can be asked for.
 
 from __future__ import annotations
 
+import importlib
 import shutil
+import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -70,8 +74,104 @@ def parameters_with_gradients(model: nn.Module) -> list[str]:
     return [name for name, parameter in model.named_parameters() if parameter.grad is not None]
 
 
+def parameter_names(model: nn.Module) -> list[str]:
+    """What the model trains: its parameters' names (not its buffers, not plain tensor attributes)."""
+    return [name for name, _ in model.named_parameters()]
+
+
 def tensor_dataset(images: torch.Tensor, labels: torch.Tensor) -> TensorDataset:
     return TensorDataset(images, labels)
+
+
+# -- how the student's code did a thing, where the text says how it must be done -----------------------------------
+
+
+def with_cuda_available(available: bool, function: Callable, *args: Any, **kwargs: Any) -> Any:
+    """``function(*args)`` as it runs where ``torch.cuda.is_available()`` answers ``available``: both branches of
+    device code graded on every runner, with no GPU needed for the one and none hidden for the other."""
+    original = torch.cuda.is_available
+    torch.cuda.is_available = lambda: available
+    try:
+        return function(*args, **kwargs)
+    finally:
+        torch.cuda.is_available = original
+
+
+def calls_during(watched: list[str], function: Callable, *args: Any, **kwargs: Any) -> tuple[Any, dict[str, int]]:
+    """``function(*args)``'s result, and how often it called each of ``watched`` meanwhile: dotted names such as
+    ``torch.relu``, ``torch.Tensor.backward``, ``torch.nn.functional.conv2d`` or ``__main__.perceptron`` (the
+    notebook's own function)."""
+    counts = dict.fromkeys(watched, 0)
+    undo: list[Callable[[], None]] = []
+    for name in watched:
+        owner_name, attribute = name.rsplit(".", 1)
+        owner = _resolve(owner_name)
+        if owner is None or not hasattr(owner, attribute):
+            continue
+        original = getattr(owner, attribute)
+
+        def counting(*call_args: Any, _name: str = name, _original: Callable = original, **call_kwargs: Any) -> Any:
+            counts[_name] += 1
+            return _original(*call_args, **call_kwargs)
+
+        undo.append(_restorer(owner, attribute))
+        setattr(owner, attribute, counting)
+    try:
+        result = function(*args, **kwargs)
+    finally:
+        for restore in reversed(undo):
+            restore()
+    return result, counts
+
+
+def lines_run(function: Callable, *args: Any, **kwargs: Any) -> tuple[Any, int, bool]:
+    """``function(*args)``'s result, how many lines of the notebook's own code ran meanwhile (a Python loop over
+    pixels runs thousands), and whether tracing was still on at the end (code that turns it off is not trusted)."""
+    count = [0]
+
+    def local(frame: Any, event: str, arg: Any) -> Callable:
+        if event == "line":
+            count[0] += 1
+        return local
+
+    def tracer(frame: Any, event: str, arg: Any) -> Callable | None:
+        name = frame.f_code.co_filename
+        return local if name.startswith("<") and not name.startswith("<frozen") else None
+
+    previous = sys.gettrace()
+    sys.settrace(tracer)
+    try:
+        result = function(*args, **kwargs)
+        intact = sys.gettrace() is tracer
+    finally:
+        sys.settrace(previous)
+    return result, count[0], intact
+
+
+def _resolve(dotted: str) -> Any:
+    """The module, class or object named ``dotted`` (``__main__`` is the notebook's namespace), or None."""
+    parts = dotted.split(".")
+    for split in range(len(parts), 0, -1):
+        module_name = ".".join(parts[:split])
+        try:
+            found: Any = sys.modules["__main__"] if module_name == "__main__" else importlib.import_module(module_name)
+        except ImportError:
+            continue
+        for attribute in parts[split:]:
+            found = getattr(found, attribute, None)
+        return found
+    return None
+
+
+def _restorer(owner: Any, attribute: str) -> Callable[[], None]:
+    """How to put ``owner.attribute`` back as it was: its own value, or inherited (then the override is deleted)."""
+    own = vars(owner).get(attribute, _MISSING) if hasattr(owner, "__dict__") else _MISSING
+    if own is _MISSING:
+        return lambda: delattr(owner, attribute)
+    return lambda: setattr(owner, attribute, own)
+
+
+_MISSING = object()
 
 
 # -- files: the grader's files reach the student's code only through its own scratch space ------------------------
@@ -104,11 +204,15 @@ TOOLS = {
         batchnorm_classifier,
         lenet,
         parameters_with_gradients,
+        parameter_names,
         tensor_loader,
         tensor_dataset,
         make_folder,
         write_file,
         is_file,
         remove_folder,
+        with_cuda_available,
+        calls_during,
+        lines_run,
     )
 }
