@@ -62,6 +62,42 @@ def _evaluate(**changes: str) -> str:
 
 
 MISTAKES = {
+    "labels left on the CPU": (
+        {
+            "train_one_epoch": _train().replace(
+                "images, labels = images.to(device), labels.to(device)", "images = images.to(device)"
+            )
+        },
+        "train_one_epoch",
+        "which a GPU refuses: move the labels too",
+    ),
+    "batches never sent to the device": (
+        {"evaluate": _evaluate().replace("images, labels = images.to(device), labels.to(device)", "pass")},
+        "evaluate",
+        "was given inputs on cpu: move each batch with images.to(device)",
+    ),
+    "the mean loss as a tensor": (
+        {"train_one_epoch": _train().replace("total += loss.item()", "total += loss.detach()")},
+        "train_one_epoch",
+        "returned a tensor, expected a Python float",
+    ),
+    "a fixed number of batches": (
+        {"train_one_epoch": _train(result="total / 5")},
+        "train_one_epoch",
+        "train_one_epoch(<model>, <54 images in batches of 16>, <SGD>): expected about",
+    ),
+    "a confusion matrix with autograd on": (
+        {
+            "confusion_matrix": "def confusion_matrix(model, loader, device=DEVICE, num_classes=10):\n"
+            "    model.eval()\n    counts = torch.zeros(num_classes, num_classes, dtype=torch.int64)\n"
+            "    for images, labels in loader:\n"
+            "        predicted = model(images.to(device)).argmax(dim=1).cpu()\n"
+            "        for t, p in zip(labels.tolist(), predicted.tolist()):\n            counts[t, p] += 1\n"
+            "    return counts"
+        },
+        "confusion",
+        "predict inside `with torch.no_grad():`",
+    ),
     "no normalisation": (
         {"TRANSFORM": "TRANSFORM = transforms.ToTensor()"},
         "data",
@@ -178,6 +214,29 @@ MISTAKES = {
 }
 
 VARIANTS = {
+    "batches unpacked by a generator, losses by float(), a mean over len(loader)": {
+        "train_one_epoch": "def train_one_epoch(model, loader, optimizer, device=DEVICE):\n    model.train()\n"
+        "    losses = []\n    for batch in loader:\n        images, labels = (t.to(device) for t in batch)\n"
+        "        optimizer.zero_grad(set_to_none=False)\n        loss = F.nll_loss(model(images), labels)\n"
+        "        loss.backward()\n        optimizer.step()\n        losses.append(float(loss))\n"
+        "    return sum(losses) / max(1, len(loader))",
+    },
+    "outputs brought back to the CPU, no_grad as a decorator": {
+        "evaluate": "@torch.no_grad()\ndef evaluate(model, loader, device=DEVICE):\n    model.eval()\n"
+        "    total, right, seen = 0.0, 0, 0\n    for images, labels in loader:\n"
+        "        output = model(images.to(device)).cpu()\n"
+        "        total += F.nll_loss(output, labels, reduction='sum').item()\n"
+        "        right += int((output.argmax(dim=1) == labels).sum())\n        seen += labels.numel()\n"
+        "    return total / seen, right / seen",
+    },
+    "index_put_ with accumulate, predictions moved back first": {
+        "confusion_matrix": "def confusion_matrix(model, loader, device=DEVICE, num_classes=10):\n    model.eval()\n"
+        "    counts = torch.zeros((num_classes, num_classes), dtype=torch.long)\n"
+        "    with torch.no_grad():\n        for images, labels in loader:\n"
+        "            guesses = model(images.to(device)).argmax(1).to('cpu')\n"
+        "            counts.index_put_((labels, guesses), torch.ones_like(labels), accumulate=True)\n"
+        "    return counts",
+    },
     "Sequential-free modules, tqdm and set_to_none": {
         "NetCNN": "class NetCNN(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
         "        self.conv1 = nn.Conv2d(in_channels=1, out_channels=20, kernel_size=5)\n"

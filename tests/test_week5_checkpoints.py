@@ -51,6 +51,19 @@ MISTAKES = {
         "predict_folder",
         "predict inside `with torch.no_grad():`",
     ),
+    "dividing the pixels by 256": (
+        {
+            "predict_folder": "def predict_folder(model, folder):\n    model.eval()\n    labels = {}\n"
+            "    for path in sorted(Path(folder).glob('*.png')):\n"
+            "        image = Image.open(path).convert('L').resize((28, 28))\n"
+            "        x = torch.tensor(np.asarray(image), dtype=torch.float32) / 256\n"
+            "        x = ((x - MNIST_MEAN) / MNIST_STD).reshape(1, 1, 28, 28)\n"
+            "        with torch.no_grad():\n            labels[path.name] = int(model(x).argmax(dim=1).item())\n"
+            "    return labels"
+        },
+        "predict_folder",
+        "borderline PNG files>): 1 of 3 labels differ from the reference",
+    ),
     "scaling each drawing by its brightest pixel": (
         {
             "predict_folder": "def predict_folder(model, folder):\n    model.eval()\n    labels = {}\n"

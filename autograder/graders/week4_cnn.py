@@ -101,6 +101,40 @@ def _random_batch(seed: int, count: int, classes: int = 10) -> tuple[torch.Tenso
     return torch.randn(count, 1, 28, 28, generator=generator), torch.randint(0, classes, (count,), generator=generator)
 
 
+def _python_float(value: object, what: str) -> float:
+    """A number the text asks for as a Python float: a tensor is ``loss`` where ``loss.item()`` was meant."""
+    if isinstance(value, np.ndarray) and value.shape == () and value.dtype.kind == "f":
+        value = float(value)  # a NumPy float (np.mean of the losses) is a float too
+    if isinstance(value, torch.Tensor):
+        fail(f"{what} returned a tensor, expected a Python float: add up loss.item(), not the loss tensors")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        fail(f"{what} returned a {type(value).__name__}, expected a Python float")
+    return float(value)
+
+
+def _expect_runs_on_a_gpu(student, name: str, run) -> None:
+    """``run(model, loader, device)`` calls the student's loop with device='meta' (where the probes put the model):
+    it must give the model its batches on that device and never mix devices, as a GPU demands. The GPU branch of
+    a loop, graded on any machine (DeviceRecording: tensors say where they are and stay on the CPU)."""
+    images, labels = _random_batch(71, 48)
+    model = student.tool("batchnorm_classifier").handle(72).named("<model with batch norm>")
+    recording = student.tool("DeviceRecording").handle(model, images, labels, 16, "meta")
+    what = f"{name}(<model on the device>, <3 batches>, ..., device='meta')"
+    try:
+        run(model, recording.attr("loader").named("<loader of 48 images in batches of 16>"), "meta")
+    except StudentError:
+        return  # the loop made a tensor of its own on the device, which this check cannot follow: nothing to tell
+    problems = recording.attr("problems")
+    if not problems:
+        return
+    problem = problems[0]
+    if "cuda" in problem:
+        fail(f"{what}: {problem}: use .to(device) with the device given, not .cuda()")
+    if "was given inputs" in problem:
+        fail(f"{what}: {problem}: move each batch with images.to(device), so the loop runs on a GPU where there is one")
+    fail(f"{what}: {problem}, which a GPU refuses: move the labels too (labels.to(device)), as the images")
+
+
 def _tolerance(device: str) -> float:
     return 1e-5 if device == "cpu" else 1e-3  # GPU kernels sum in other orders (and may use TF32)
 
@@ -181,11 +215,17 @@ _LOG_PROB_HINT = "the output should be log-probabilities: end with F.log_softmax
 _PROBABILITY_HINT = "these are probabilities (softmax); return their log: F.log_softmax"
 
 
+FC1_INPUT = "fc1's input is 50 channels of 4x4 (28 -> 24 -> 12 -> 8 -> 4) = 800"
+
+
 def _expect_parameter_count(student, name: str, expected: int, sizes: str) -> None:
     model = getattr(student, name).handle()
-    with hint_on_error({"is invalid for input": "fc1's input is 50 channels of 4x4 (28 -> 24 -> 12 -> 8 -> 4) = 800"}):
-        out = model(torch.zeros(4, 1, 28, 28))
-    expect_tensor(out, f"{name}()(<tensor of shape (4, 1, 28, 28)>)", shape=(4, 10))
+    for count in (4, 1):
+        what = f"{name}()(<tensor of shape ({count}, 1, 28, 28)>)"
+        with hint_on_error({"is invalid for input": FC1_INPUT}):
+            out = model(torch.zeros(count, 1, 28, 28))
+        hints = {(10,): "keep the batch dimension, even for a single image: no squeeze"}
+        expect_tensor(out, what, shape=(count, 10), dtype=torch.float32, shape_hints=hints)
     state = model.state_dict()
     count = sum(tensor.numel() for tensor in state.values() if isinstance(tensor, torch.Tensor))
     if count != expected:
@@ -213,7 +253,7 @@ def _expect_forward(student, name: str, reference: nn.Module, hints: dict[str, C
 @part("models")
 @points(1)
 def test_netff_shape_and_parameters(student):
-    """NetFF maps (B, 1, 28, 28) to (B, 10) with 784-500-300-100-10 layers"""
+    """NetFF maps (B, 1, 28, 28) to (B, 10) float32, B = 1 included, with 784-500-300-100-10 layers"""
     _expect_parameter_count(student, "NetFF", FF_PARAMETERS, "784-500-300-100-10")
 
 
@@ -233,7 +273,7 @@ def test_netff_computes_the_reference(student):
 @part("models")
 @points(1)
 def test_netcnn_shape_and_parameters(student):
-    """NetCNN maps (B, 1, 28, 28) to (B, 10) with two 5x5 convolutions and 800-500-10"""
+    """NetCNN maps (B, 1, 28, 28) to (B, 10) float32, B = 1 included, with two 5x5 convolutions and 800-500-10"""
     _expect_parameter_count(student, "NetCNN", CNN_PARAMETERS, "conv 1->20 and 20->50 with 5x5 kernels, 800-500-10")
 
 
@@ -291,7 +331,7 @@ def _batches(seed: int, count: int, size: int) -> tuple[torch.Tensor, torch.Tens
 @part("train_one_epoch")
 @points(3)
 def test_one_epoch_updates_the_weights_as_the_reference(student, device):
-    """train_one_epoch switches to train(), clears gradients each step, and steps once per batch"""
+    """train_one_epoch switches to train(), clears gradients each step, steps once per batch, on the device given"""
     images, labels, batches = _batches(11, 80, 16)
     # in evaluation mode, as evaluate() leaves it: the loop must switch back to training mode
     model, loader = _probe_and_loader(student, 21, images, labels, device, train_mode=False, batch_size=16)
@@ -316,19 +356,24 @@ def test_one_epoch_updates_the_weights_as_the_reference(student, device):
             fail(f"after train_one_epoch(<model>, <5 batches>, <SGD>), the weights are not the reference's: {hint}")
     for name, tensor in outcomes["right"].items():
         expect_close(got[name], tensor, f"after train_one_epoch, the model's {name}", rtol=0, atol=atol)
+    _expect_runs_on_a_gpu(
+        student,
+        "train_one_epoch",
+        lambda model, loader, on: student.train_one_epoch(model, loader, _student_sgd(student, model, 0.1, 0.9), on),
+    )
 
 
 @part("train_one_epoch")
 @points(1)
 def test_one_epoch_returns_the_mean_loss(student, device):
-    """train_one_epoch returns the mean of its batches' losses"""
-    images, labels, batches = _batches(12, 70, 16)  # uneven: 4 batches of 16 and one of 6
+    """train_one_epoch returns the mean of its batches' losses, as a Python float"""
+    images, labels, batches = _batches(12, 54, 16)  # uneven: 3 batches of 16 and one of 6
     model, loader = _probe_and_loader(student, 22, images, labels, device, train_mode=True, batch_size=16)
-    got = student.train_one_epoch(model, loader, _student_sgd(student, model, 0.0, 0.0), device)
+    what = "train_one_epoch(<model>, <54 images in batches of 16>, <SGD>)"
+    got = _python_float(student.train_one_epoch(model, loader, _student_sgd(student, model, 0.0, 0.0), device), what)
     losses = _reference_epoch(probes.batchnorm_classifier(22), batches, 0.0, 0.0)
     by_batch = sum(losses) / len(losses)
     by_image = sum(loss * len(y) for loss, (_, y) in zip(losses, batches, strict=True)) / len(images)
-    what = "train_one_epoch(<model>, <70 images in batches of 16>, <SGD>)"
     if isinstance(got, (int, float)) and math.isclose(got, sum(losses), rel_tol=1e-4):
         fail(f"{what} returned the sum of the batch losses: divide by the number of batches")
     if isinstance(got, (int, float)) and math.isclose(got, losses[-1], rel_tol=1e-4):
@@ -394,14 +439,14 @@ def _probe_and_loader(
 @part("evaluate")
 @points(2)
 def test_evaluate_matches_the_reference(student, device):
-    """evaluate returns (summed loss / images, correct / images) with the model in eval mode"""
+    """evaluate returns (summed loss / images, correct / images) as floats, in eval mode, on the device given"""
     images, labels, batches = _batches(41, 70, 32)
     model, loader = _probe_and_loader(student, 42, images, labels, device, train_mode=True)
     what = "evaluate(<model in training mode>, <70 images in batches of 32>)"
     got = student.evaluate(model, loader, device)
     if not isinstance(got, (tuple, list)) or len(got) != 2:
         fail(f"{what} should return (mean_loss, accuracy), got a {type(got).__name__}")
-    loss, accuracy = got
+    loss, accuracy = _python_float(got[0], f"{what}[0]"), _python_float(got[1], f"{what}[1]")
     right_loss, right_accuracy, per_batch = _reference_evaluate(probes.batchnorm_classifier(42), batches)
     train_loss, train_accuracy, _ = _reference_evaluate(probes.batchnorm_classifier(42), batches, train_mode=True)
     if isinstance(loss, (int, float)) and math.isclose(loss, train_loss, rel_tol=1e-4):
@@ -414,6 +459,8 @@ def test_evaluate_matches_the_reference(student, device):
     if isinstance(accuracy, (int, float)) and accuracy == round(right_accuracy * len(labels)) and accuracy > 1:
         fail(f"{what}: the accuracy is a count of right answers; divide by the number of images")
     expect_float(accuracy, right_accuracy, f"{what}: the accuracy", tol=1e-6)
+    run = student.evaluate
+    _expect_runs_on_a_gpu(student, "evaluate", lambda model, loader, on: run(model, loader, on))
 
 
 @part("evaluate")
@@ -466,9 +513,11 @@ def _reference_confusion(model: nn.Module, images: torch.Tensor, labels: torch.T
 @part("confusion")
 @points(2)
 def test_confusion_matrix_counts_true_by_predicted(student, device):
-    """confusion_matrix counts images by (true class, predicted class), in eval mode"""
+    """confusion_matrix counts images by (true class, predicted class), in eval mode, without autograd, on the device"""
     images, labels = _random_batch(51, 90)
     model, loader = _probe_and_loader(student, 52, images, labels, device, train_mode=True)
+    log = student.tool("GradModeLog").handle()
+    model.register_forward_pre_hook.handle(log)
     what = "confusion_matrix(<model in training mode>, <90 images in batches of 32>)"
     got = expect_tensor(student.confusion_matrix(model, loader, device, 10), what, shape=(10, 10))
     expected = _reference_confusion(probes.batchnorm_classifier(52).eval(), images, labels, 10)
@@ -478,8 +527,12 @@ def test_confusion_matrix_counts_true_by_predicted(student, device):
         "these are training-mode predictions: call model.eval() first": in_train_mode,
     }
     expect_close(got.to(torch.float64), expected.to(torch.float64), what, rtol=0, atol=0, hints=hints)
-    if got.is_floating_point():
+    if got.is_floating_point() or got.dtype == torch.bool:
         fail(f"{what}: counts should be integers (dtype torch.int64)")
+    if any(log.attr("seen")):
+        fail(f"{what} ran the model with autograd recording: predict inside `with torch.no_grad():`")
+    run = student.confusion_matrix
+    _expect_runs_on_a_gpu(student, "confusion_matrix", lambda model, loader, on: run(model, loader, on, 10))
 
 
 @part("confusion")

@@ -343,6 +343,24 @@ def _digit_images(
     return images
 
 
+def _knife_edge_images(state: dict, count: int = 2, seed: int = 8) -> dict[str, bytes]:
+    """Drawings this model labels one way when scaled by 255 and another when scaled by 254 or 256: a pipeline that
+    is off by a step (a divisor, a missing normalisation) shows on them, where labels of most drawings survive it."""
+    rng = np.random.default_rng(seed)
+    strokes = ((rng.random((2000, 28, 28)) > 0.7) * rng.integers(128, 256, (2000, 28, 28))).astype(np.uint8)
+    pixels = torch.tensor(strokes, dtype=torch.float32).unsqueeze(1)
+    model = _reference_model(state)
+    with torch.no_grad():
+        labels = [model((pixels / divisor - MNIST_MEAN) / MNIST_STD).argmax(dim=1) for divisor in (255, 254, 256)]
+    edges = {index for other in labels[1:] for index in (labels[0] != other).nonzero().flatten()[:count].tolist()}
+    images = {}
+    for index in sorted(edges):
+        buffer = io.BytesIO()
+        Image.fromarray(strokes[index], mode="L").save(buffer, format="PNG")
+        images[f"edge{index}.png"] = buffer.getvalue()
+    return images
+
+
 def _predictions(student, folder, images: dict[str, bytes], state: dict, what: str) -> tuple[dict, object]:
     """predict_folder's labels for a folder holding ``images`` (and whatever else the caller put there), and a
     record (a hook on the model) of whether autograd was recording while it predicted."""
@@ -380,9 +398,15 @@ def _expect_labels(got: dict, images: dict[str, bytes], state: dict, what: str) 
 @part("predict_folder")
 @points(2)
 def test_predict_folder_labels_every_png(student):
-    """predict_folder labels 28x28 grey PNGs as the reference pipeline does, faint drawings too, under no_grad"""
+    """predict_folder labels 28x28 grey PNGs exactly as the reference pipeline does, faint drawings too, under
+    no_grad"""
     state = _weights(61)
-    for images, kind in ((_digit_images(8, seed=1), "PNG files"), (_digit_images(4, seed=7, brightest=150), "faint")):
+    sets = (
+        (_digit_images(8, seed=1), "PNG files"),
+        (_digit_images(4, seed=7, brightest=150), "faint"),
+        (_knife_edge_images(state), "borderline"),
+    )
+    for images, kind in sets:
         what = f"predict_folder(model, <folder of {len(images)} {kind} PNG files>)".replace("PNG files PNG", "PNG")
         with student.folder() as folder:
             labels, log = _predictions(student, folder, images, state, what)

@@ -148,6 +148,106 @@ def lines_run(function: Callable, *args: Any, **kwargs: Any) -> tuple[Any, int, 
     return result, count[0], intact
 
 
+class DeviceRecording:
+    """The GPU branch of a loop, graded on any machine: the model and a loader's batches act as if on ``device``
+    (say ``meta``) while they stay on the CPU and compute as usual.
+
+    Each batch starts where a loader makes it, on the CPU; ``.to(device)``, ``.cuda()`` and ``.cpu()`` change only
+    where it says it is. The model is on ``device`` (its ``.to()`` too only changes that), and its outputs are
+    there. ``problems`` records what a real GPU would refuse: the model given inputs from elsewhere, or an operation
+    on tensors of two devices (the loss of outputs on the GPU and labels on the CPU)."""
+
+    def __init__(self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int, device: str):
+        self.problems: list[str] = []
+        self.model_device = device
+        problems = self.problems
+
+        class Placed(torch.Tensor):
+            where = "cpu"
+
+            @classmethod
+            def __torch_function__(cls, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+                kwargs = kwargs or {}
+                with torch._C.DisableTorchFunctionSubclass():  # looking at the tensors must not come back here
+                    if func in (torch.Tensor.to, torch.Tensor.cuda, torch.Tensor.cpu):
+                        where = _device_asked(func, args, kwargs) or args[0].where
+                        return _placed(_moved(func, args, kwargs), where)
+                    places = {t.where for t in _tensors(args, kwargs) if isinstance(t, Placed) and t.dim() > 0}
+                    if len(places) > 1:
+                        operation = getattr(func, "__name__", "an operation")
+                        problems.append(f"{operation} of tensors on {' and '.join(sorted(places))}")
+                    result = func(*args, **kwargs)
+                return _place_all(result, places.pop() if len(places) == 1 else None)
+
+        def _placed(tensor: torch.Tensor, where: str) -> torch.Tensor:
+            placed = tensor.as_subclass(Placed)
+            placed.where = where
+            return placed
+
+        def _place_all(result: Any, where: str | None) -> Any:
+            if where is None:
+                return result
+            if isinstance(result, torch.Tensor) and not isinstance(result, nn.Parameter):
+                return _placed(result, where)
+            if type(result) in (tuple, list):
+                return type(result)(_place_all(item, where) for item in result)
+            return result
+
+        def check_inputs(module: nn.Module, args: tuple) -> None:
+            for tensor in _tensors(args, {}):
+                if isinstance(tensor, Placed) and tensor.where != self.model_device:
+                    problems.append(f"the model (on {self.model_device}) was given inputs on {tensor.where}")
+                elif not isinstance(tensor, Placed) and self.model_device != "cpu":
+                    problems.append(f"the model (on {self.model_device}) was given inputs on cpu")
+
+        def place_outputs(module: nn.Module, args: tuple, output: Any) -> Any:
+            return _place_all(output, self.model_device)
+
+        def moved_to(*args: Any, **kwargs: Any) -> nn.Module:
+            self.model_device = _device_asked(torch.Tensor.to, (None, *args), kwargs) or self.model_device
+            return model
+
+        model.register_forward_pre_hook(check_inputs)
+        model.register_forward_hook(place_outputs)
+        model.to = moved_to
+        model.cuda = lambda *args, **kwargs: moved_to("cuda")
+
+        class PlacedLoader(DataLoader):
+            def __iter__(self) -> Any:
+                for batch_images, batch_labels in super().__iter__():
+                    yield _placed(batch_images, "cpu"), _placed(batch_labels, "cpu")
+
+        self.loader = PlacedLoader(TensorDataset(images, labels), batch_size=batch_size, shuffle=False)
+
+
+def _moved(func: Any, args: tuple, kwargs: dict) -> torch.Tensor:
+    """What ``.to()`` makes of a tensor here, its dtype changed if asked, its memory where it was."""
+    plain = args[0].as_subclass(torch.Tensor)
+    if func is torch.Tensor.to:
+        dtype = torch._C._nn._parse_to(*args[1:], **kwargs)[1]
+        return plain.to(dtype) if dtype is not None else plain
+    return plain
+
+
+def _device_asked(func: Any, args: tuple, kwargs: dict) -> str | None:
+    if func is torch.Tensor.cuda:
+        return "cuda"
+    if func is torch.Tensor.cpu:
+        return "cpu"
+    device = torch._C._nn._parse_to(*args[1:], **kwargs)[0]
+    return None if device is None else device.type
+
+
+def _tensors(args: tuple, kwargs: dict) -> list[torch.Tensor]:
+    found: list[torch.Tensor] = []
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, torch.Tensor):
+            found.append(value)
+        elif isinstance(value, (list, tuple)):
+            found += _tensors(tuple(value), {})
+    return found
+
+
 def _resolve(dotted: str) -> Any:
     """The module, class or object named ``dotted`` (``__main__`` is the notebook's namespace), or None."""
     parts = dotted.split(".")
@@ -214,5 +314,6 @@ TOOLS = {
         with_cuda_available,
         calls_during,
         lines_run,
+        DeviceRecording,
     )
 }
