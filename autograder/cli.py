@@ -16,7 +16,7 @@ from autograder.classroom_cli import add_commands
 from autograder.grade import Unconfined, grade_notebook, resolve_device
 from autograder.notebook import NotebookError
 from autograder.student_repo import ExportError
-from autograder.weeks import WEEKS, UnknownWeek
+from autograder.weeks import WEEKS, UnknownWeek, get_week
 
 _ONE_LINE_ERRORS = (
     NotebookError,
@@ -112,6 +112,18 @@ def _batch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _gradescope(args: argparse.Namespace) -> int:
+    """Build the week's Gradescope autograder zip."""
+    from autograder.gradescope_zip import build  # noqa: PLC0415
+
+    week = get_week(args.week)
+    target = build(week, args.out, allow_unconfined=args.allow_unconfined, visibility=args.visibility)
+    print(f"{target} ({target.stat().st_size / 1e6:.1f} MB): upload it as the autograder of {week.name}")
+    if args.allow_unconfined:
+        print("built with --allow-unconfined: where Gradescope cannot confine student code, it runs unconfined")
+    return 0
+
+
 def _weeks(args: argparse.Namespace) -> int:
     for week in WEEKS.values():
         print(f"{week.name:<20} {week.title}")
@@ -160,6 +172,22 @@ def _parser() -> argparse.ArgumentParser:
     )
     _device_option(batch)
     batch.set_defaults(run=_batch)
+
+    gradescope = commands.add_parser("gradescope", help="build a week's Gradescope autograder zip")
+    gradescope.add_argument("week", choices=list(WEEKS), help="the week to build it for")
+    gradescope.add_argument("--out", type=Path, required=True, help="the .zip to write, or a folder to write it in")
+    gradescope.add_argument(
+        "--visibility",
+        choices=["visible", "hidden", "after_due_date", "after_published"],
+        default="visible",
+        help="when students see each test's result (default: visible)",
+    )
+    gradescope.add_argument(
+        "--allow-unconfined",
+        action="store_true",
+        help="grade even where Gradescope's container cannot confine student code (default: refuse, and say why)",
+    )
+    gradescope.set_defaults(run=_gradescope)
 
     weeks = commands.add_parser("weeks", help="list the weeks this course grades")
     weeks.set_defaults(run=_weeks)

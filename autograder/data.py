@@ -21,7 +21,16 @@ from torch.utils.data import Dataset
 
 from autograder.data_locations import DATA_ENV, DEBIAN_FASHION_MNIST, data_root
 
-__all__ = ["DATA_ENV", "DEBIAN_FASHION_MNIST", "DataMissing", "Fer2013", "data_root", "fashion_mnist", "mnist"]
+__all__ = [
+    "DATA_ENV",
+    "DEBIAN_FASHION_MNIST",
+    "DataMissing",
+    "Fer2013",
+    "data_root",
+    "fashion_mnist",
+    "idx_archives",
+    "mnist",
+]
 
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 FER2013_EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
@@ -43,6 +52,25 @@ def fashion_mnist(root: str | os.PathLike | None = None, train: bool = True, tra
     from torchvision.datasets import FashionMNIST  # noqa: PLC0415
 
     return _idx_dataset(FashionMNIST, data_root(root), train, transform, download, sources=[DEBIAN_FASHION_MNIST])
+
+
+def idx_archives(name: str, root: str | os.PathLike | None = None) -> list[Path]:
+    """The gzipped IDX files of ``name`` (``MNIST`` or ``FashionMNIST``), from the data root or Debian's package,
+    to pack with an autograder; DataMissing names what is missing and where it was looked for."""
+    raw = data_root(root) / name / "raw"
+    sources = [raw] + ([DEBIAN_FASHION_MNIST] if name == "FashionMNIST" else [])
+    found = []
+    for file in IDX_FILES:
+        archive = next((folder / f"{file}.gz" for folder in sources if (folder / f"{file}.gz").is_file()), None)
+        if archive is None:
+            how = (
+                "apt-get install dataset-fashion-mnist"
+                if sources[1:]
+                else f"download them once ({name.lower()}(download=True))"
+            )
+            raise DataMissing(_missing_message(name, raw, sources[1:], how))
+        found.append(archive)
+    return found
 
 
 def _idx_dataset(cls: type, root: Path, train: bool, transform, download: bool, sources: list[Path]):

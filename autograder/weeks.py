@@ -18,13 +18,15 @@ class Week:
     """One assignment: its folder name (also nbgrader's assignment id), title and grading limits.
 
     ``handed_in`` names the files the notebook writes that are handed in beside it (trained weights): fetching
-    copies them and graders find them in the notebook's folder.
+    copies them and graders find them in the notebook's folder. ``datasets`` names the data sets its graders read
+    (torchvision's names, from the data root): a Gradescope zip carries them.
     """
 
     name: str
     title: str
     limits: Limits = field(default_factory=Limits)
     handed_in: tuple[str, ...] = ()
+    datasets: tuple[str, ...] = ()
 
     @property
     def grader_file(self) -> Path:
@@ -58,6 +60,7 @@ WEEKS: dict[str, Week] = {
             "Training a CNN",
             Limits(call_seconds=60, cell_seconds=120, total_seconds=600),
             handed_in=("week4_cnn.pt", "week4_ff.pt"),
+            datasets=("FashionMNIST",),
         ),
         Week(
             "week5_checkpoints",

@@ -1,0 +1,105 @@
+"""Build a week's Gradescope autograder: the zip an instructor uploads, with ``setup.sh`` and ``run_autograder``
+at its root.
+
+It holds what grading that week needs and nothing else: dlgrade's code with only this week's graders, the
+week's student stub (grading restores read-only cells from it), the data sets its graders read (week 4's
+Fashion-MNIST with the held-out test labels, so nothing is downloaded while grading), and a small
+configuration. Nothing of ``solutions/`` goes in. Members are stored with fixed dates, so the same sources
+make the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from autograder import __version__
+from autograder.data import idx_archives
+from autograder.gradescope_run import CONFIG_NAME, VISIBILITIES
+from autograder.weeks import PACKAGE_DIR, REPO_DIR, Week
+
+TEMPLATES = PACKAGE_DIR / "templates" / "gradescope"
+SCRIPTS = ("setup.sh", "run_autograder")
+FIXED_DATE = (1980, 1, 1, 0, 0, 0)
+LEFT_OUT = ("templates", "__pycache__")
+"""Folders of the package the zip leaves out: the templates of other tools, and compiled files."""
+
+README = """# dlgrade's autograder for {week} ({title})
+
+Built by `dlgrade gradescope` (dlgrade {version}). Upload the zip this folder came in as a Gradescope
+programming assignment's autograder; see docs/gradescope.md in the course repository.
+"""
+
+
+def build(
+    week: Week,
+    out: Path,
+    allow_unconfined: bool = False,
+    visibility: str = "visible",
+    data_root: Path | None = None,
+) -> Path:
+    """Write the week's autograder zip to ``out`` (a ``.zip`` path, or a folder to put ``WEEK-gradescope.zip``
+    in); returns its path. Raises ``DataMissing`` naming the files when the week's data sets are not here."""
+    if visibility not in VISIBILITIES:
+        raise ValueError(f"--visibility {visibility}: expected one of {', '.join(VISIBILITIES)}")
+    if not week.stub.is_file():
+        raise FileNotFoundError(
+            f"{week.stub}: the week's student stub is missing (nbgrader generate_assignment {week.name} makes it)"
+        )
+    target = out if out.suffix == ".zip" else out / f"{week.name}-gradescope.zip"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    config = {
+        "week": week.name,
+        "allow_unconfined": allow_unconfined,
+        "visibility": visibility,
+        "dlgrade": __version__,
+        "graders_sha256": hashlib.sha256(week.grader_file.read_bytes()).hexdigest(),
+    }
+    partial = target.with_name(target.name + ".partial")
+    with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name in SCRIPTS:
+            _add(archive, name, (TEMPLATES / name).read_bytes(), executable=True)
+        _add(archive, CONFIG_NAME, (json.dumps(config, indent=2) + "\n").encode())
+        _add(archive, "dlgrade/README.md", readme(week).encode())  # pyproject.toml names a readme
+        for name, path in members(week, data_root):
+            _add(archive, name, path.read_bytes(), stored=path.suffix == ".gz")
+    os.replace(partial, target)
+    return target
+
+
+def members(week: Week, data_root: Path | None = None) -> Iterator[tuple[str, Path]]:
+    """(name in the zip, file here) for the package, the stub and the data: everything but the scripts."""
+    yield "dlgrade/pyproject.toml", REPO_DIR / "pyproject.toml"
+    for path in sorted(PACKAGE_DIR.rglob("*")):
+        relative = path.relative_to(PACKAGE_DIR)
+        if not path.is_file() or any(part in LEFT_OUT for part in relative.parts):
+            continue
+        if (
+            relative.parts[0] == "graders"
+            and path.suffix == ".py"
+            and path.name not in ("__init__.py", week.grader_file.name)
+        ):
+            continue  # another week's hidden graders
+        if relative.parts[0] == "graders" and path.suffix not in (".py", ".ini"):
+            continue  # e.g. the mutation benchmark's list of equivalent mutants
+        if path.suffix in (".py", ".ini"):
+            yield f"dlgrade/autograder/{relative.as_posix()}", path
+    yield f"dlgrade/assignments/{week.name}/{week.stub.name}", week.stub
+    for dataset in week.datasets:
+        for archive in idx_archives(dataset, data_root):
+            yield f"data/{dataset}/raw/{archive.name}", archive
+
+
+def _add(archive: zipfile.ZipFile, name: str, data: bytes, executable: bool = False, stored: bool = False) -> None:
+    info = zipfile.ZipInfo(name, date_time=FIXED_DATE)
+    info.external_attr = (0o100755 if executable else 0o100644) << 16
+    info.compress_type = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
+    archive.writestr(info, data)
+
+
+def readme(week: Week) -> str:
+    return README.format(week=week.name, title=week.title, version=__version__)
