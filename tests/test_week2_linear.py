@@ -52,6 +52,22 @@ class MyLinear(nn.Module):
         "linear",
         "nn.Linear stores weight as (out_features, in_features)",
     ),
+    "weights initialised a hundred times too large": (
+        {
+            "MyLinear": """
+class MyLinear(nn.Module):
+    def __init__(self, in_features, out_features):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(out_features, in_features) / 0.01)
+        self.bias = nn.Parameter(torch.zeros(out_features))
+
+    def forward(self, x):
+        return x @ self.weight.T + self.bias
+"""
+        },
+        "linear",
+        "initialise with small random values",
+    ),
     "weights not registered as parameters": (
         {
             "MyLinear": """

@@ -188,7 +188,7 @@ def test_linear_forward_square(student):
 @part("linear")
 @points(1)
 def test_my_linear_parameters(student):
-    """MyLinear(5, 3) registers weight (3, 5) and bias (3,) as parameters"""
+    """MyLinear(5, 3) registers weight (3, 5) and bias (3,) as parameters, the weight small and random"""
     layer = student.MyLinear.handle(5, 3)
     state = layer.state_dict()
     if not isinstance(state, dict) or set(state) != {"weight", "bias"}:
@@ -207,8 +207,14 @@ def test_my_linear_parameters(student):
         shape_hints={(5, 3): "is W transposed? nn.Linear stores weight as (out_features, in_features)"},
     )
     expect_tensor(state["bias"], "MyLinear(5, 3).bias", shape=(3,))
-    if float(state["weight"].double().std()) == 0.0:
+    spread = float(state["weight"].double().std())
+    if spread == 0.0:
         fail("MyLinear(5, 3).weight is constant: initialise it randomly so the neurons can learn different features")
+    if not spread < 10.0:  # randn * 0.01, plain randn and nn.Linear's own all give a spread of 1 or less
+        fail(
+            f"MyLinear(5, 3).weight starts with a spread (std) of {spread:.3g}: initialise with small random values, "
+            "e.g. torch.randn(out_features, in_features) * 0.01; weights this large make outputs explode"
+        )
 
 
 @part("linear")
