@@ -66,14 +66,14 @@ def _demo(args: argparse.Namespace) -> int:
     """Grade every week's reference solution, its stub and the sample submissions, and print the scores."""
     from autograder.handed_in import solution_with_files  # noqa: PLC0415 - nbclient only for the demo
 
-    device = resolve_device(args.device)
+    resolve_device(args.device)  # --device cuda without a GPU: refused before anything runs
     print(f"{'week':<20} {'submission':<34} {'score':>13} {'time':>7}")
     wrong = []
     for week in WEEKS.values():
         samples = sorted((week.solution.parents[2] / "samples" / week.name).glob("*.ipynb"))
         solution = solution_with_files(week, log=lambda line: print(line, flush=True))
         for kind, path in [("solution", solution), ("stub", week.stub)] + [("sample", p) for p in samples]:
-            result = grade_notebook(path, week=week.name, device=device)
+            result = grade_notebook(path, week=week.name, device=args.device)
             label = kind if kind != "sample" else f"sample {path.stem}"
             score = f"{result.score:g} / {result.max_score:g}"
             print(f"{week.name:<20} {label:<34} {score:>13} {result.seconds:6.1f}s", flush=True)
@@ -85,7 +85,7 @@ def _demo(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    print(f"\n{len(WEEKS)} week(s) graded on {device}: every solution has full marks and every stub 0.")
+    print(f"\n{len(WEEKS)} week(s) graded (--device {args.device}): every solution has full marks and every stub 0.")
     print("Grade one notebook with: dlgrade grade NOTEBOOK [--format table|json|markdown|junit]")
     return 0
 
@@ -95,12 +95,13 @@ def _batch(args: argparse.Namespace) -> int:
     from autograder.batch import parse_shard, result_file, run_batch  # noqa: PLC0415
 
     out = args.out or args.submissions.parent / "results"
+    resolve_device(args.device)  # --device cuda without a GPU: refused before anything runs
     mine, graded = run_batch(
         args.submissions,
         out,
         jobs=args.jobs,
         shard=parse_shard(args.shard),
-        device=resolve_device(args.device),
+        device=args.device,
         week=args.week,
         gradebook=args.gradebook,
         allow_unconfined=args.allow_unconfined,
@@ -197,7 +198,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def _device_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--device", choices=["auto", "cpu", "cuda"], default="auto", help="where student code runs (default: auto)"
+        "--device",
+        choices=["auto", "cpu", "cuda"],
+        default="auto",
+        help="where student code runs (default: auto: a GPU, where there is one, for the weeks that train; the CPU "
+        "for the others)",
     )
 
 

@@ -25,6 +25,11 @@ class Unconfined(Exception):
     """Confinement was required and this machine cannot provide it; the message says why, in one line."""
 
 
+def device_for(week: Week, device: str) -> str:
+    """Where ``week``'s student code runs: ``auto`` keeps a GPU only for weeks that do GPU work (``gpu_work``)."""
+    return "cpu" if device == "auto" and not week.gpu_work else device
+
+
 def resolve_device(device: str) -> str:
     """``auto`` means CUDA where this machine has it, else the CPU."""
     import torch  # noqa: PLC0415 - imported late so the student's process boots meanwhile
@@ -81,6 +86,7 @@ def grade_loaded(
     report = GradeReport(notebook=label, week=week.name)
     edits = restore_locked_cells(notebook, read_notebook(week.stub)) if week.stub.is_file() else []
     limits = limits_with(limits or week.limits, **(overrides or {}))
+    device = device_for(week, device)
     if device == "cuda":
         resolve_device(device)  # fail before starting anything when there is no GPU
     view, unconfined = student_view(folder, device, require_confinement, hidden)

@@ -19,7 +19,10 @@ class Week:
 
     ``handed_in`` names the files the notebook writes that are handed in beside it (trained weights): fetching
     copies them and graders find them in the notebook's folder. ``datasets`` names the data sets its graders read
-    (torchvision's names, from the data root): a Gradescope zip carries them.
+    (torchvision's names, from the data root): a Gradescope zip carries them. ``gpu_work`` marks a week whose
+    notebook does work a GPU speeds up (training): ``--device auto`` grades it on a GPU where there is one, and
+    every other week on the CPU, where it grades as fast and no CUDA start-up is paid (their graders test both
+    device branches on any machine, so the verdicts are the same).
     """
 
     name: str
@@ -27,6 +30,7 @@ class Week:
     limits: Limits = field(default_factory=Limits)
     handed_in: tuple[str, ...] = ()
     datasets: tuple[str, ...] = ()
+    gpu_work: bool = False
 
     @property
     def grader_file(self) -> Path:
@@ -61,6 +65,7 @@ WEEKS: dict[str, Week] = {
             Limits(call_seconds=60, cell_seconds=120, total_seconds=600),
             handed_in=("week4_cnn.pt", "week4_ff.pt"),
             datasets=("FashionMNIST",),
+            gpu_work=True,
         ),
         Week(
             "week5_checkpoints",

@@ -221,6 +221,7 @@ def serve(request_fd: int, reply_fd: int) -> int:
     random.seed(0)
     np.random.seed(0)
     torch.manual_seed(0)
+    _start_cuda()
     worker = Worker()
     server = os.getpid()
     while True:
@@ -243,6 +244,16 @@ def serve(request_fd: int, reply_fd: int) -> int:
         except (wire.WireError, ValueError, TypeError) as exc:
             frame = wire.pack_frame({"ok": False, "error": describe_error(exc, worker.cell_files)})
         _write_all(replies, frame)
+
+
+def _start_cuda() -> None:
+    """Pay CUDA's start-up (seconds on a GPU runner) while the grader boots, not inside a timed cell or answer,
+    so a GPU's first use never runs a part out of its call_seconds. Only where the grader left a GPU in sight."""
+    if os.environ.get("DLGRADE_DEVICE") in ("cuda", "auto") and torch.cuda.is_available():
+        try:
+            torch.zeros(1, device="cuda").sum().item()
+        except RuntimeError:
+            pass  # a GPU that fails here fails in the student's code too, where the message reaches the report
 
 
 def _end_other_processes() -> None:
