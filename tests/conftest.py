@@ -4,10 +4,35 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 import pytest  # noqa: E402
+from helpers import GRADING_DEVICE  # noqa: E402
 
 from autograder.data import DataMissing  # noqa: E402
 from autograder.handed_in import make_handed_in  # noqa: E402
 from autograder.weeks import get_week  # noqa: E402
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--grading-device",
+        choices=("cpu", "cuda"),
+        default="cpu",
+        help="where the grading tests run the student's code (default cpu; cuda needs a GPU, and proves the suite's "
+        "verdicts hold on a GPU runner)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    device = config.getoption("--grading-device")
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise pytest.UsageError("--grading-device cuda: no CUDA device here (torch.cuda.is_available())")
+    GRADING_DEVICE["device"] = device
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"grading device: {GRADING_DEVICE['device']}"
 
 
 @pytest.fixture(scope="session")

@@ -71,8 +71,13 @@ def is_answer(cell: nbformat.NotebookNode) -> bool:
     return bool(cell.get("metadata", {}).get("nbgrader", {}).get("solution"))
 
 
+GRADING_DEVICE = {"device": "cpu"}
+"""Where the grading tests run the student's code: pytest's --grading-device (tests/conftest.py) sets it."""
+
+
 def grade(path: Path, week: str | None = None, **limits: float) -> GradeReport:
-    return grade_notebook(path, week=week, device="cpu", overrides=limits or None)
+    """Grade ``path`` on the --grading-device: every verdict in the tests must hold on a CPU and on a GPU alike."""
+    return grade_notebook(path, week=week, device=GRADING_DEVICE["device"], overrides=limits or None)
 
 
 def scores_by_part(report: GradeReport) -> dict[str, tuple[float, float]]:

@@ -178,6 +178,26 @@ def test_fork_bomb_is_reported_by_its_limit(tmp_path):
     assert any("(limit processes)" in note for note in report.notes)
 
 
+def test_fork_bomb_is_bounded_where_no_cgroup_can_be_made(tmp_path, monkeypatch):
+    """Where no pids cgroup can be made (a GPU runner's container, say), does RLIMIT_NPROC in the sandbox still stop
+    a fork bomb, cost only its own part, and leave no "no process limit" note?"""
+    from autograder import student_process
+    from autograder.sandbox import confinement
+
+    if confinement.unavailable() is not None:
+        pytest.skip(f"the sandbox is what bounds processes without a cgroup: {confinement.unavailable()}")
+    refused = (None, "no process limit (no pids cgroup could be created: refused by this test)")
+    monkeypatch.setattr(student_process.PidsCgroup, "create", classmethod(lambda cls, max_pids: refused))
+    function, source, words = PART_ATTACKS["fork bomb"]
+    report = grade(submission(tmp_path, WEEK, {function: source}), call_seconds=6)
+    assert report.score == FULL - 2
+    assert not any("no process limit" in note for note in report.notes), report.notes
+    assert any("(limit processes)" in note for note in report.notes), report.notes
+    failed = [t for t in report.tests if t.status == "failed"]
+    assert {t.part for t in failed} == {"storage_facts"}
+    assert words in "\n".join(t.output for t in failed)
+
+
 def test_network_is_unreachable_from_student_code(tmp_path):
     """Can student code reach a server on this machine's loopback? (It must not, where namespaces exist.)"""
     server = socket.socket()

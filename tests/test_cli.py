@@ -110,3 +110,15 @@ def test_cuda_request_without_gpu_is_refused():
     run = dlgrade("grade", str(WEEK.solution), "--device", "cuda")
     assert run.returncode == 2
     assert "no CUDA device is available" in run.stderr
+
+
+def test_auto_keeps_a_gpu_only_for_the_weeks_that_train():
+    """Does --device auto grade week 4 (training) on a GPU where there is one and every other week on the CPU,
+    while an explicit --device is honoured for every week?"""
+    from autograder.grade import device_for
+    from autograder.weeks import WEEKS
+
+    auto = {name: device_for(week, "auto") for name, week in WEEKS.items()}
+    assert auto == {name: "auto" if name == "week4_cnn" else "cpu" for name in WEEKS}
+    assert {device_for(week, chosen) for week in WEEKS.values() for chosen in ("cpu", "cuda")} == {"cpu", "cuda"}
+    assert all(device_for(week, "cuda") == "cuda" for week in WEEKS.values())
