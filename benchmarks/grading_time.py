@@ -2,15 +2,18 @@
 
 For each week, a correct submission (the released stub with the solution's answers, and week 4's trained weights
 beside it) is graded --runs times as a student's notebook is graded; the table gives the median, the fastest and
-the slowest run, and the score (which must be full every time). With --devices cpu,cuda both columns come from
-one run on one machine. Prints; asserts nothing. Run from the repository root:
-    PATH=$PWD/.venv/bin:$PATH .venv/bin/python benchmarks/grading_time.py [--runs 5] [--devices cpu]
+the slowest run, and the score (which must be full every time). With --devices cpu,cuda (or auto, a GPU runner's
+default) the columns come from one run on one machine, and --training adds the time week 4's solution notebook
+takes to train its two networks with the GPU in sight and with it hidden (CUDA_VISIBLE_DEVICES=""). Prints;
+asserts nothing. Run from the repository root:
+    PATH=$PWD/.venv/bin:$PATH .venv/bin/python benchmarks/grading_time.py [--runs 5] [--devices cpu,cuda] [--training]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -40,11 +43,35 @@ def grade_once(notebook: Path, device: str) -> tuple[float, float, float]:
     return seconds, report["score"], report["max_score"]
 
 
+TRAIN = """
+import sys, time
+from pathlib import Path
+from autograder.handed_in import make_handed_in
+from autograder.weeks import get_week
+started = time.perf_counter()
+make_handed_in(get_week("week4_cnn"), Path(sys.argv[1]))
+print(time.perf_counter() - started)
+"""
+
+
+def training_seconds(device: str) -> float:
+    """Seconds week 4's solution notebook takes to run (both networks trained), as a student's kernel runs it."""
+    env = dict(os.environ)
+    if device == "cpu":
+        env["CUDA_VISIBLE_DEVICES"] = ""
+    with tempfile.TemporaryDirectory(prefix="dlgrade-train-") as folder:
+        run = subprocess.run([sys.executable, "-c", TRAIN, folder], capture_output=True, text=True, env=env, cwd=REPO)
+    if run.returncode != 0:
+        raise SystemExit(f"week 4's notebook failed on {device}:\n{run.stderr[-3000:]}")
+    return float(run.stdout.split()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="gradings per week and device (default: 5)")
     parser.add_argument("--devices", default="cpu", help="comma-separated: cpu, cuda (default: cpu)")
     parser.add_argument("--weeks", default=",".join(WEEKS), help="comma-separated weeks (default: all)")
+    parser.add_argument("--training", action="store_true", help="also time week 4's notebook training per device")
     args = parser.parse_args()
     devices = args.devices.split(",")
     with tempfile.TemporaryDirectory(prefix="dlgrade-bench-") as scratch:
@@ -60,6 +87,10 @@ def main() -> None:
                 row += f"{statistics.median(seconds):>13.2f}s{spread:>14}{' '.join(sorted(scores)):>10}"
             print(row, flush=True)
     print(f"(median of {args.runs} whole-process runs each)")
+    if args.training:
+        for device in devices:
+            if device != "auto":
+                print(f"week 4 notebook, trained on {device}: {training_seconds(device):.1f}s", flush=True)
 
 
 if __name__ == "__main__":
