@@ -234,7 +234,7 @@ def test_tokens_are_scoped_to_the_roster_and_student_code_runs_without_one(grade
     assert tokens[0]["permission-contents"] == "read" and tokens[1]["permission-checks"] == "write"
     grading = WORKFLOW.read_text().split("\n  grade:\n")[1].split("\n  publish:\n")[0]
     assert "secrets." not in grading and "token" not in grading.lower().replace("no token", "")
-    assert '"self-hosted", "gpu"' in grading and "device=cuda" in grading
+    assert '"self-hosted", "gpu"' in grading and "device=auto" in grading and "torch.cuda.is_available()" in grading
 
 
 def test_workflows_are_valid_and_least_privilege():
