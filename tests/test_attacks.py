@@ -235,7 +235,8 @@ def test_grader_environment_is_unreadable(tmp_path, monkeypatch):
         "        try:\n"
         "            if b's3cr3t-token' in open(f'/proc/{pid}/environ', 'rb').read():\n"
         "                return 'leaked'\n"
-        "        except OSError:\n            pass\n    return torch.device('cpu')"
+        "        except OSError:\n            pass\n"
+        "    return torch.device('cuda' if torch.cuda.is_available() else 'cpu')"
     )
     report = grade(submission(tmp_path, WEEK, {"pick_device": hunt}))
     assert report.score == FULL

@@ -171,7 +171,8 @@ def test_the_folder_grading_starts_in_stays_hidden(tmp_path):
     from helpers import submission  # noqa: PLC0415
 
     seen = f"os.path.exists({str(secret)!r})"
-    looks = f"def pick_device():\n    import os\n    return 'seen' if {seen} else torch.device('cpu')"
+    honest = "torch.device('cuda' if torch.cuda.is_available() else 'cpu')"
+    looks = f"def pick_device():\n    import os\n    return 'seen' if {seen} else {honest}"
     (tmp_path / "handed-in").mkdir()
     path = submission(tmp_path / "handed-in", "week1_tensors", {"pick_device": looks})
     run = subprocess.run(

@@ -93,7 +93,10 @@ def test_output_flood_is_capped_and_noted(tmp_path):
 def test_secrets_of_the_grader_do_not_reach_student_code(tmp_path, monkeypatch):
     """Is the grader's environment (tokens, secrets) invisible to the student's code?"""
     monkeypatch.setenv("GITHUB_TOKEN", "ghs_secret_value")
-    leak = "def pick_device():\n    import os\n    return os.environ.get('GITHUB_TOKEN', 'cpu')"
+    leak = (
+        "def pick_device():\n    import os\n"
+        "    return os.environ.get('GITHUB_TOKEN') or torch.device('cuda' if torch.cuda.is_available() else 'cpu')"
+    )
     report = grade(submission(tmp_path, WEEK, {"pick_device": leak}))
     assert report.score == FULL
 
