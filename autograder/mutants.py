@@ -412,6 +412,9 @@ def run(week: Week, parts: set[str] | None = None, jobs: int = 1, device: str = 
             results[mutant.part].equivalent.append((mutant, reason))
         else:
             todo.append(mutant)
+    from autograder.handed_in import solution_with_files  # noqa: PLC0415
+
+    solution_with_files(week)  # the files it hands in, made once here, not by every pool process at once
     with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
         for mutant, outcome in zip(todo, pool.map(_grade_safely, todo, [device] * len(todo)), strict=True):
             killed, said = outcome
