@@ -53,6 +53,16 @@ MISTAKES = {
         "numpy_bridge",
         "torch.from_numpy() shares the array's memory",
     ),
+    "scales pixels on the GPU whatever device they came on": (
+        {"scale_pixels": "def scale_pixels(images):\n    return images.cuda().float() / 255"},
+        "normalize",
+        "returned a tensor on cuda: keep the images on their own device",
+    ),
+    "scales pixels on the CPU whatever device they came on": (
+        {"scale_pixels": "def scale_pixels(images):\n    return images.to('cpu', torch.float32) / 255"},
+        "normalize",
+        "returned a tensor on cpu: keep the images on their own device",
+    ),
     "divides pixels by 256": (
         {"scale_pixels": "def scale_pixels(images):\n    return images.float() / 256"},
         "normalize",

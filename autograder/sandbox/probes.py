@@ -148,9 +148,61 @@ def lines_run(function: Callable, *args: Any, **kwargs: Any) -> tuple[Any, int, 
     return result, count[0], intact
 
 
+def placed_type(problems: list[str]) -> type[torch.Tensor]:
+    """A tensor type whose tensors say where they are (``where``) and stay on the CPU, computing as usual:
+    ``.to(device)``, ``.cuda()`` and ``.cpu()`` change only what they say, results say where their inputs were, and
+    an operation on tensors of two places, which a GPU refuses, is recorded in ``problems``. The GPU branch of the
+    student's code runs this way on any machine, without the meta device's slow first operation."""
+
+    class Placed(torch.Tensor):
+        where = "cpu"
+
+        @classmethod
+        def __torch_function__(cls, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+            kwargs = kwargs or {}
+            with torch._C.DisableTorchFunctionSubclass():  # looking at the tensors must not come back here
+                if func in (torch.Tensor.to, torch.Tensor.cuda, torch.Tensor.cpu):
+                    where = _device_asked(func, args, kwargs) or args[0].where
+                    return place(_moved(func, args, kwargs), where, cls)
+                places = {t.where for t in _tensors(args, kwargs) if isinstance(t, Placed) and t.dim() > 0}
+                if len(places) > 1:
+                    operation = getattr(func, "__name__", "an operation")
+                    problems.append(f"{operation} of tensors on {' and '.join(sorted(places))}")
+                result = func(*args, **kwargs)
+            return place_all(result, places.pop() if len(places) == 1 else None, cls)
+
+    return Placed
+
+
+def place(tensor: torch.Tensor, where: str, kind: type[torch.Tensor]) -> torch.Tensor:
+    """``tensor`` as a ``kind`` (a ``placed_type``) that says it is on ``where``."""
+    placed = tensor.as_subclass(kind)
+    placed.where = where
+    return placed
+
+
+def place_all(result: Any, where: str | None, kind: type[torch.Tensor]) -> Any:
+    if where is None:
+        return result
+    if isinstance(result, torch.Tensor) and not isinstance(result, nn.Parameter):
+        return place(result, where, kind)
+    if type(result) in (tuple, list):
+        return type(result)(place_all(item, where, kind) for item in result)
+    return result
+
+
+def where_result_goes(function: Callable[[torch.Tensor], Any], tensor: torch.Tensor, device: str) -> tuple[str, Any]:
+    """``function(tensor)`` with ``tensor`` saying it is on ``device``: where its result says it is (``not a
+    tensor`` otherwise), and the result itself, as a plain tensor."""
+    out = function(place(tensor, device, placed_type([])))
+    if not isinstance(out, torch.Tensor):
+        return "not a tensor", out
+    return getattr(out, "where", "cpu"), out.as_subclass(torch.Tensor)
+
+
 class DeviceRecording:
     """The GPU branch of a loop, graded on any machine: the model and a loader's batches act as if on ``device``
-    (say ``meta``) while they stay on the CPU and compute as usual.
+    (say ``meta``) while they stay on the CPU and compute as usual (``placed_type``).
 
     Each batch starts where a loader makes it, on the CPU; ``.to(device)``, ``.cuda()`` and ``.cpu()`` change only
     where it says it is. The model is on ``device`` (its ``.to()`` too only changes that), and its outputs are
@@ -161,37 +213,7 @@ class DeviceRecording:
         self.problems: list[str] = []
         self.model_device = device
         problems = self.problems
-
-        class Placed(torch.Tensor):
-            where = "cpu"
-
-            @classmethod
-            def __torch_function__(cls, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
-                kwargs = kwargs or {}
-                with torch._C.DisableTorchFunctionSubclass():  # looking at the tensors must not come back here
-                    if func in (torch.Tensor.to, torch.Tensor.cuda, torch.Tensor.cpu):
-                        where = _device_asked(func, args, kwargs) or args[0].where
-                        return _placed(_moved(func, args, kwargs), where)
-                    places = {t.where for t in _tensors(args, kwargs) if isinstance(t, Placed) and t.dim() > 0}
-                    if len(places) > 1:
-                        operation = getattr(func, "__name__", "an operation")
-                        problems.append(f"{operation} of tensors on {' and '.join(sorted(places))}")
-                    result = func(*args, **kwargs)
-                return _place_all(result, places.pop() if len(places) == 1 else None)
-
-        def _placed(tensor: torch.Tensor, where: str) -> torch.Tensor:
-            placed = tensor.as_subclass(Placed)
-            placed.where = where
-            return placed
-
-        def _place_all(result: Any, where: str | None) -> Any:
-            if where is None:
-                return result
-            if isinstance(result, torch.Tensor) and not isinstance(result, nn.Parameter):
-                return _placed(result, where)
-            if type(result) in (tuple, list):
-                return type(result)(_place_all(item, where) for item in result)
-            return result
+        Placed = placed_type(problems)  # noqa: N806 - a class
 
         def check_inputs(module: nn.Module, args: tuple) -> None:
             for tensor in _tensors(args, {}):
@@ -201,7 +223,7 @@ class DeviceRecording:
                     problems.append(f"the model (on {self.model_device}) was given inputs on cpu")
 
         def place_outputs(module: nn.Module, args: tuple, output: Any) -> Any:
-            return _place_all(output, self.model_device)
+            return place_all(output, self.model_device, Placed)
 
         def moved_to(*args: Any, **kwargs: Any) -> nn.Module:
             self.model_device = _device_asked(torch.Tensor.to, (None, *args), kwargs) or self.model_device
@@ -215,7 +237,7 @@ class DeviceRecording:
         class PlacedLoader(DataLoader):
             def __iter__(self) -> Any:
                 for batch_images, batch_labels in super().__iter__():
-                    yield _placed(batch_images, "cpu"), _placed(batch_labels, "cpu")
+                    yield place(batch_images, "cpu", Placed), place(batch_labels, "cpu", Placed)
 
         self.loader = PlacedLoader(TensorDataset(images, labels), batch_size=batch_size, shuffle=False)
 
@@ -314,6 +336,7 @@ TOOLS = {
         with_cuda_available,
         calls_during,
         lines_run,
+        where_result_goes,
         DeviceRecording,
     )
 }
