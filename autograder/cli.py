@@ -32,6 +32,8 @@ _ONE_LINE_ERRORS = (
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if getattr(args, "device", None) == "cuda":
+            resolve_device(args.device)  # no GPU here: refused in one line before anything runs
         return args.run(args)
     except _ONE_LINE_ERRORS as exc:
         print(f"dlgrade: error: {exc}", file=sys.stderr)
@@ -66,7 +68,6 @@ def _demo(args: argparse.Namespace) -> int:
     """Grade every week's reference solution, its stub and the sample submissions, and print the scores."""
     from autograder.handed_in import solution_with_files  # noqa: PLC0415 - nbclient only for the demo
 
-    resolve_device(args.device)  # --device cuda without a GPU: refused before anything runs
     print(f"{'week':<20} {'submission':<34} {'score':>13} {'time':>7}")
     wrong = []
     for week in WEEKS.values():
@@ -95,7 +96,6 @@ def _batch(args: argparse.Namespace) -> int:
     from autograder.batch import parse_shard, result_file, run_batch  # noqa: PLC0415
 
     out = args.out or args.submissions.parent / "results"
-    resolve_device(args.device)  # --device cuda without a GPU: refused before anything runs
     mine, graded = run_batch(
         args.submissions,
         out,

@@ -102,14 +102,15 @@ def test_week_flag_overrides_the_name(tmp_path):
 
 
 def test_cuda_request_without_gpu_is_refused():
-    """Does --device cuda on a machine without a GPU refuse in one line instead of grading on the CPU?"""
+    """Does --device cuda on a machine without a GPU refuse in one line (grade, demo, batch) before anything runs?"""
     import torch
 
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU: the refusal only happens without one")
-    run = dlgrade("grade", str(WEEK.solution), "--device", "cuda")
-    assert run.returncode == 2
-    assert "no CUDA device is available" in run.stderr
+    for command in (["grade", str(WEEK.solution)], ["demo"], ["batch", str(WEEK.solution.parent)]):
+        run = dlgrade(*command, "--device", "cuda")
+        assert run.returncode == 2, command
+        assert run.stderr.strip() == "dlgrade: error: --device cuda: no CUDA device is available on this machine"
 
 
 def test_auto_keeps_a_gpu_only_for_the_weeks_that_train():
