@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 
@@ -76,12 +77,17 @@ def expect_tensor(
     dtype: torch.dtype | None = None,
     shape_hints: Mapping[tuple[int, ...], str] | None = None,
     dtype_hint: str | None = None,
+    on_meta: bool = False,
 ) -> torch.Tensor:
-    """``value`` is a tensor, of ``shape`` and ``dtype`` if given; returns it for further checks."""
+    """``value`` is a tensor, of ``shape`` and ``dtype`` if given; returns it for further checks.
+
+    ``on_meta``: the question asked for a tensor on the meta device; elsewhere one is refused, having no values."""
     if value is None:
         fail(f"{what} returned None, expected a tensor: does the function `return` its result (not print it)?")
     if not isinstance(value, torch.Tensor):
         fail(f"{what} returned a {_type_name(value)}, expected a torch.Tensor")
+    if not on_meta and student_device(value) == "meta":
+        fail(f"{what} returned a tensor on the meta device, which has a shape but no values: compute on the input")
     if shape is not None and tuple(value.shape) != tuple(shape):
         hint = (shape_hints or {}).get(tuple(value.shape))
         if hint is None and sorted(value.shape) == sorted(shape) and value.dim() >= 2:
@@ -173,7 +179,10 @@ def expect_equal(actual: Any, expected: Any, what: str, hint: str | None = None)
         actual = actual.item()
     if type(expected) is tuple and isinstance(actual, list):
         actual = tuple(actual)
-    if actual != expected:
+    if isinstance(actual, (torch.Tensor, np.ndarray)) and not isinstance(expected, (torch.Tensor, np.ndarray)):
+        shape = tuple(actual.shape)
+        fail(f"{what} returned a {_type_name(actual)} of shape {shape}, expected a {_type_name(expected)}")
+    if not same(actual, expected):
         fail(f"{what}: expected {expected!r}, got {actual!r}" + (f": {hint}" if hint else ""))
 
 
@@ -187,6 +196,15 @@ def expect_float(actual: Any, expected: float, what: str, tol: float = 1e-4, hin
         fail(f"{what} returned a {_type_name(actual)}, expected a number")
     if not abs(actual - expected) <= tol:
         fail(f"{what}: expected about {expected:.6g}, got {actual:.6g}" + (f": {hint}" if hint else ""))
+
+
+def same(actual: Any, expected: Any) -> bool:
+    """``actual == expected`` as a plain truth; a comparison that fails or is no truth (a student's object with an
+    odd ``__eq__``, a tuple holding tensors) is inequality."""
+    try:
+        return bool(actual == expected)
+    except Exception:  # noqa: BLE001 - whatever the student's value makes of ==, it is not the expected value
+        return False
 
 
 def student_device(value: torch.Tensor) -> str:

@@ -15,7 +15,7 @@ import nbformat
 from autograder.data_locations import private_locations
 from autograder.locked_cells import restore_locked_cells
 from autograder.notebook import code_cells, declared_week, read_notebook
-from autograder.report import GradeReport
+from autograder.report import GradeReport, bounded
 from autograder.sandbox import confinement
 from autograder.student_process import CellOutcome, Limits, StudentProcess
 from autograder.weeks import PACKAGE_DIR, REPO_DIR, Week, detect_week, get_week
@@ -104,7 +104,7 @@ def grade_loaded(
     report.notes = (first if unconfined else []) + edits + _cell_notes(process.outcomes) + _process_notes(process)
     report.printed = process.printed
     report.seconds = time.monotonic() - started
-    return report, process.outcomes
+    return bounded(report), process.outcomes
 
 
 def student_view(

@@ -3,13 +3,35 @@
 Gradescope's ``results.json`` is the canonical form (score, max_score, tests with name, score, max_score,
 output, status); Markdown (a GitHub job summary), JUnit XML (CI test views) and a terminal table are
 rendered from the same ``GradeReport``. The parent process writes all of them, never the student's.
+
+Much of a report's text came from the student's side (error messages, printed output, file names), so every
+report is ``bounded`` before it is written: each text made valid Unicode and cut to its limit (the README's
+"Limits"), which puts a ceiling on a report's size whatever the notebook does; and each format shows control and
+escape characters as text instead of sending them.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+
+from autograder.sandbox import text
+
+OUTPUT_CHARS = 2000
+"""One test's feedback."""
+NOTE_CHARS, MAX_NOTES = 500, 40
+"""One note about the notebook as a whole, and how many are kept."""
+NAME_CHARS = 300
+"""A notebook's label (its path) and a test's name."""
+PRINTED_CHARS = 20_000
+"""What the notebook printed, kept for views of it (Limits.output_bytes keeps no more)."""
+MAX_REPORT_BYTES = 1024 * 1024
+"""The most any format of one report takes: 40 tests and 40 notes at their limits, each character written as at
+most 6 bytes (a JSON escape), fit well within it."""
+
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 @dataclass
@@ -57,8 +79,38 @@ class GradeReport:
         return parts
 
 
+def bounded(report: GradeReport) -> GradeReport:
+    """``report`` with every text valid Unicode and within its limit; the same report if it already is."""
+    notes = report.notes[:MAX_NOTES]
+    if len(report.notes) > MAX_NOTES:
+        notes.append(f"{len(report.notes) - MAX_NOTES} more notes cut")
+    return replace(
+        report,
+        notebook=text.clean(report.notebook, NAME_CHARS),
+        week=text.clean(report.week, NAME_CHARS),
+        notes=[text.clean(note, NOTE_CHARS) for note in notes],
+        printed=text.clean(report.printed, PRINTED_CHARS),
+        tests=[
+            replace(
+                test,
+                name=text.clean(test.name, NAME_CHARS),
+                part=text.clean(test.part, NAME_CHARS),
+                output=text.clean(test.output, OUTPUT_CHARS),
+            )
+            for test in report.tests
+        ],
+    )
+
+
+def shown(value: str) -> str:
+    """``value`` with control and escape characters written out (``\\x1b``), never sent: no terminal, XML parser or
+    viewer acts on them. Newlines and tabs stay."""
+    return _UNPRINTABLE.sub(lambda match: f"\\x{ord(match.group(0)):02x}", value)
+
+
 def to_gradescope(report: GradeReport) -> dict:
     """Gradescope's results.json schema, plus ``week`` and ``notebook`` in ``extra_data``."""
+    report = bounded(report)
     output = "\n".join(report.notes)
     return {
         "score": _number(report.score),
@@ -103,15 +155,16 @@ def from_gradescope(results: dict) -> GradeReport:
 
 
 def to_json(report: GradeReport) -> str:
-    return json.dumps(to_gradescope(report), indent=2) + "\n"
+    return json.dumps(to_gradescope(report), indent=2, ensure_ascii=False) + "\n"
 
 
 def to_markdown(report: GradeReport) -> str:
     """A job-summary table: one row per test, failures with their feedback."""
+    report = bounded(report)
     lines = [
         f"## {report.week}: {_number(report.score)} / {_number(report.max_score)}",
         "",
-        f"`{report.notebook}`",
+        _md_cell(report.notebook),
         "",
         *([f"> **Warning:** {_md_cell(report.notes[0])}", ""] if not report.confined and report.notes else []),
         "| | part | test | points | feedback |",
@@ -131,6 +184,7 @@ def to_markdown(report: GradeReport) -> str:
 
 def to_junit(report: GradeReport) -> str:
     """JUnit XML: a test case per grader test; failed ones carry their feedback."""
+    report = _each_text(bounded(report), shown)  # XML 1.0 cannot hold most control characters, even escaped
     failures = sum(test.status == "failed" for test in report.tests)
     suite = ET.Element(
         "testsuite",
@@ -153,6 +207,7 @@ def to_junit(report: GradeReport) -> str:
 
 def to_table(report: GradeReport) -> str:
     """The terminal view: a row per test, feedback under failures, then notes and the total."""
+    report = _each_text(bounded(report), shown)
     width = max([len(test.name) for test in report.tests] + [20])
     lines = [f"{report.notebook}  ({report.week})", ""]
     if not report.confined and report.notes:  # the first note says why: a reader must see it before any score
@@ -176,5 +231,16 @@ def _number(value: float) -> float | int:
     return int(value) if float(value).is_integer() else round(value, 4)
 
 
-def _md_cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", "<br>")
+def _each_text(report: GradeReport, change) -> GradeReport:
+    return replace(
+        report,
+        notebook=change(report.notebook),
+        notes=[change(note) for note in report.notes],
+        tests=[replace(test, name=change(test.name), output=change(test.output)) for test in report.tests],
+    )
+
+
+def _md_cell(value: str) -> str:
+    """Text in a Markdown table cell: HTML shown as text (no tags, no comments hiding the rest), one line."""
+    escaped = shown(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return escaped.replace("|", "\\|").replace("\n", "<br>")

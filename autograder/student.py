@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from autograder.replies import not_an_answer
 from autograder.sandbox import wire
 from autograder.student_process import StudentCrashed, StudentError, StudentProcess
 
@@ -72,9 +73,9 @@ class Student:
     def _ask(self, request: dict, call_text: str, want: str = "value") -> Any:
         data = self._request(dict(request, want=want), call_text)
         try:
-            return wire.decode(data, self._remote)
+            return _with_values(wire.decode(data, self._remote))
         except wire.WireError as exc:
-            raise StudentError(f"{call_text} returned something the grader cannot read ({exc})") from None
+            raise StudentError(f"{call_text}: {not_an_answer(str(exc))}") from None
 
     def _remote(self, handle: wire.Handle) -> Remote:
         text = f"<{handle.type_name}>"
@@ -176,6 +177,26 @@ class Remote:
 
     def __repr__(self) -> str:
         return self._text
+
+
+MAX_META_ELEMENTS = 16 * 1024 * 1024
+"""Most elements of a meta tensor an answer may hold (a frame's worth of float32 values)."""
+
+
+def _with_values(value: Any) -> Any:
+    """``value`` with each meta tensor (a shape without values) as zeros that still say they were on 'meta'
+    (``wire.tensor_info``): a grader reads any answer's values, and checks the device where it asks for one."""
+    if isinstance(value, torch.Tensor) and value.is_meta:
+        if value.numel() > MAX_META_ELEMENTS:
+            raise wire.WireError(f"a meta tensor of {value.numel()} elements (at most {MAX_META_ELEMENTS})")
+        zeros = torch.zeros(value.shape, dtype=value.dtype)
+        zeros._dlgrade_info = wire.tensor_info(value)  # type: ignore[attr-defined]
+        return zeros
+    if type(value) in (list, tuple):
+        return type(value)(_with_values(item) for item in value)
+    if type(value) is dict:
+        return {key: _with_values(item) for key, item in value.items()}
+    return value
 
 
 def _expect_remote(value: Any) -> Remote:

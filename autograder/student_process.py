@@ -22,8 +22,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from autograder import replies
 from autograder.notebook import Cell
-from autograder.processes import PidsCgroup, kill_tree
+from autograder.processes import PidsCgroup, kill_tree, work_folder_prefix
 from autograder.sandbox import confinement, framing
 
 PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
@@ -64,6 +65,10 @@ class StudentTimeout(StudentError):
 
 class StudentCrashed(StudentError):
     pass
+
+
+class StudentBadReply(StudentError):
+    """A reply arrived in turn but is not an answer (``replies.BadReply``): it costs that question, no restart."""
 
 
 @dataclass
@@ -114,10 +119,11 @@ class StudentProcess:
         self.outcomes: list[CellOutcome] = []
         self.restarts = 0
         self.generation = 0
+        self._turn = 0  # numbers each request; a reply must carry its request's number
         self.output_total = 0
         self.output_kept = bytearray()
         self._own_workdir = workdir is None
-        self.workdir = Path(tempfile.mkdtemp(prefix="dlgrade-")) if workdir is None else workdir
+        self.workdir = Path(tempfile.mkdtemp(prefix=work_folder_prefix())) if workdir is None else workdir
         self._deadline = time.monotonic() + limits.total_seconds
         self._proc: subprocess.Popen | None = None
         self._output: _Output | None = None
@@ -144,6 +150,9 @@ class StudentProcess:
             try:
                 request = {"op": "run_cell", "label": cell.label, "source": cell.source, "keep": self._room()}
                 reply = self._exchange(request, self.limits.cell_seconds)
+            except StudentBadReply as exc:
+                outcome.error = {"type": "BadReply", "message": str(exc), "where": []}
+                continue
             except StudentError as exc:
                 outcome.fatal = str(exc)
                 if not self._recover():
@@ -306,10 +315,13 @@ class StudentProcess:
         self._spawn()
         for outcome in self.outcomes:
             if outcome.fatal is None:
-                self._exchange(
-                    {"op": "run_cell", "label": outcome.cell.label, "source": outcome.cell.source, "keep": 0},
-                    self.limits.cell_seconds,
-                )
+                try:
+                    self._exchange(
+                        {"op": "run_cell", "label": outcome.cell.label, "source": outcome.cell.source, "keep": 0},
+                        self.limits.cell_seconds,
+                    )
+                except StudentBadReply:
+                    continue  # the cell ran; what its reply said was recorded the first time
 
     def _recover(self) -> bool:
         """After a cell hung or crashed, bring back the state of the cells before it; False if that failed."""
@@ -320,11 +332,19 @@ class StudentProcess:
         return True
 
     def _exchange(self, request: dict, seconds: float) -> dict:
+        """Send ``request`` and return its reply, checked (``replies.checked``) before anything reads it."""
         deadline = min(time.monotonic() + seconds, self._deadline)
         budget_bound = deadline == self._deadline
+        self._turn += 1
         try:
-            self._send(framing.pack_frame(request), deadline)
-            return framing.read_frame(lambda size: self._receive(size, deadline))
+            self._send(framing.pack_frame(dict(request, n=self._turn)), deadline)
+            message = framing.read_frame(lambda size: self._receive(size, deadline))
+            return replies.checked(message, self._turn, int(request.get("keep", 0)))
+        except (framing.BadFrame, replies.BadReply) as exc:
+            raise StudentBadReply(replies.not_an_answer(str(exc))) from None
+        except replies.OutOfTurn as exc:
+            self._kill()
+            raise StudentCrashed(f"the notebook's process answered out of turn ({exc}); it was restarted") from None
         except TimeoutError:
             self._kill()
             if budget_bound:
@@ -392,32 +412,19 @@ _PNG = b"\x89PNG\r\n\x1a\n"
 
 
 def _record(outcome: CellOutcome, reply: dict) -> None:
-    """What a cell did, from its reply; the student's process wrote it, so every field is checked and capped."""
-    outcome.skipped_lines = [str(line)[:300] for line in reply.get("skipped", [])][:20]
-    outcome.stdout = str(reply.get("stdout", ""))[:1_000_000]
-    outcome.printed = reply.get("printed") if isinstance(reply.get("printed"), int) else len(outcome.stdout)
-    images = reply.get("figures") if isinstance(reply.get("figures"), list) else []
-    for image in images[:4]:
+    """What a cell did, from its reply (checked and capped by ``replies.checked``); figures must be PNGs."""
+    outcome.skipped_lines = reply.get("skipped", [])
+    outcome.stdout = reply.get("stdout", "")
+    outcome.printed = reply.get("printed", len(outcome.stdout))
+    for image in reply.get("figures", []):
         try:
-            data = base64.b64decode(str(image), validate=True)
+            data = base64.b64decode(image, validate=True)
         except ValueError:
             continue
-        if data.startswith(_PNG) and len(data) <= 1_000_000:
+        if data.startswith(_PNG) and len(data) <= replies.FIGURE_BYTES:
             outcome.figures.append(data)
-    if not reply.get("ok"):
-        outcome.error = _error_fields(reply)
-
-
-def _error_fields(reply: dict) -> dict:
-    error = reply.get("error")
-    if not isinstance(error, dict):
-        return {"type": "Error", "message": "the notebook's process sent a malformed error", "where": []}
-    where = error.get("where")
-    return {
-        "type": str(error.get("type", "Error"))[:100],
-        "message": str(error.get("message", ""))[:2000],
-        "where": [str(line)[:300] for line in where][:3] if isinstance(where, list) else [],
-    }
+    if not reply["ok"]:
+        outcome.error = reply["error"]
 
 
 def _signal_name(number: int) -> str:

@@ -57,7 +57,8 @@ def test_tensor_from_list_other_dtypes(student):
         out = expect_tensor(student.tensor_from_list(values, dtype=dtype), what, dtype=dtype)
         expect_close(out, torch.tensor(values, dtype=torch.float64), what)
     what = "tensor_from_list([[1, 2], [3, 4]], dtype=torch.float32, device='meta')"
-    out = expect_tensor(student.tensor_from_list([[1, 2], [3, 4]], dtype=torch.float32, device="meta"), what)
+    answer = student.tensor_from_list([[1, 2], [3, 4]], dtype=torch.float32, device="meta")
+    out = expect_tensor(answer, what, on_meta=True)
     if student_device(out) != "meta":
         fail(f"{what} is on {student_device(out)}: pass device=device to torch.tensor, so it lands where asked")
 
@@ -313,7 +314,9 @@ def test_move_to(student, device):
     to_gpu = "went to the GPU whatever the device asked: use t.to(device), not t.cuda()"
     what = "move_to(<tensor of shape (1, 3), float32>, 'meta')"
     with hint_on_error({"CUDA": f"{what} {to_gpu}", "NVIDIA": f"{what} {to_gpu}"}, replace=True):
-        out = expect_tensor(student.move_to(torch.ones(1, 3), "meta"), what, shape=(1, 3), dtype=torch.float32)
+        out = expect_tensor(
+            student.move_to(torch.ones(1, 3), "meta"), what, shape=(1, 3), dtype=torch.float32, on_meta=True
+        )
     if student_device(out).startswith("cuda"):
         fail(f"{what} {to_gpu}")
     if student_device(out) != "meta":
@@ -392,5 +395,5 @@ def _torch_dtype(numpy_dtype: type) -> torch.dtype:
 
 def _as_tuple(value: object) -> tuple:
     if isinstance(value, torch.Tensor):
-        return tuple(value.tolist())
+        return tuple(value.reshape(-1).tolist())  # a 0-d tensor too: one number
     return tuple(value) if isinstance(value, (list, tuple)) else (value,)

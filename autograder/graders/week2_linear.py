@@ -18,6 +18,7 @@ from autograder.checks import (
     hint_on_error,
     part,
     points,
+    same,
 )
 from autograder.student import Remote
 
@@ -241,7 +242,7 @@ def test_count_parameters(student):
     for sizes, expected in cases:
         got = student.count_parameters(sizes)
         without_bias = sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
-        hint = "count the biases too: one per output unit" if got == without_bias else None
+        hint = "count the biases too: one per output unit" if same(got, without_bias) else None
         expect_equal(got, expected, f"count_parameters({sizes})", hint)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from autograder.checks import call_keeping_inputs, expect_close, expect_equal, expect_tensor, fail, part, points
+from autograder.checks import call_keeping_inputs, expect_close, expect_equal, expect_tensor, fail, part, points, same
 
 SEED_IMAGE = torch.tensor(
     [[3, 3, 2, 1, 0], [0, 0, 1, 3, 1], [3, 1, 2, 2, 3], [2, 0, 0, 2, 2], [2, 0, 0, 0, 1]], dtype=torch.float32
@@ -166,7 +166,7 @@ def test_face_features(student):
         unpadded = size
         for _ in range(3):
             unpadded = (unpadded - 2) // 2
-        hint = "padding=1 keeps the size through each 3x3 convolution" if got == 128 * unpadded**2 else None
+        hint = "padding=1 keeps the size through each 3x3 convolution" if same(got, 128 * unpadded**2) else None
         expect_equal(got, expected, f"face_features({size})", hint)
 
 

@@ -489,7 +489,9 @@ def test_evaluate_leaves_the_model_unchanged(student, device):
     images, labels, _ = _batches(45, 64, 32)
     model, loader = _probe_and_loader(student, 46, images, labels, device, train_mode=False)
     before = model.state_dict()
-    student.evaluate(model, loader, device)
+    got = student.evaluate(model, loader, device)
+    if not isinstance(got, (tuple, list)) or len(got) != 2:  # a function that does nothing changes nothing either
+        fail(f"evaluate(<model>, <loader>) should return (mean_loss, accuracy), got a {type(got).__name__}")
     with_gradients = student.tool("parameters_with_gradients")(model)
     if with_gradients:
         fail(f"after evaluate, {', '.join(with_gradients)} hold gradients: evaluation never calls backward()")

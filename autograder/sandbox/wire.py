@@ -17,9 +17,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from autograder.sandbox.framing import WireError, pack_frame, read_frame
+from autograder.sandbox import text
+from autograder.sandbox.framing import MAX_DIGITS, WireError, pack_frame, read_frame
 
 __all__ = ["Handle", "TensorInfo", "WireError", "decode", "encode", "pack_frame", "read_frame", "tensor_info"]
+
+MAX_STRING = 100_000
+"""Longest string a decoded value may hold: answers here are short words, paths and names."""
+MAX_DIMS = 32
+"""Most dimensions of a tensor or array (PyTorch's own limit is 64)."""
+MAX_META_ELEMENTS = 2**40
+"""Most elements a meta tensor (shapes without values) may claim."""
 
 _NUMPY_KINDS = "biufc"  # bool, signed, unsigned, float, complex: never object arrays
 _TORCH_DTYPES = {
@@ -98,8 +106,12 @@ def decode(data: Any, from_handle: Callable[[Handle], Any] | None = None, _depth
     """Rebuild a value from ``encode``'s output; raises WireError on anything unexpected."""
     if _depth > 64:
         raise WireError("message is nested more than 64 levels deep")
-    if data is None or isinstance(data, (bool, int, float, str)):
+    if data is None or isinstance(data, (bool, int, float)):
         return data
+    if isinstance(data, str):
+        if len(data) > MAX_STRING:
+            raise WireError(f"a string of {len(data)} characters (at most {MAX_STRING})")
+        return text.clean(data, MAX_STRING)
     if isinstance(data, list):
         return [decode(item, from_handle, _depth + 1) for item in data]
     if not isinstance(data, dict) or "t" not in data:
@@ -109,11 +121,17 @@ def decode(data: Any, from_handle: Callable[[Handle], Any] | None = None, _depth
         if tag == "tuple":
             return tuple(decode(item, from_handle, _depth + 1) for item in data["v"])
         if tag == "dict":
-            return {decode(k, from_handle, _depth + 1): decode(v, from_handle, _depth + 1) for k, v in data["v"]}
+            pairs = [pair for pair in data["v"] if isinstance(pair, list) and len(pair) == 2]
+            if len(pairs) != len(data["v"]):
+                raise WireError("a dict whose items are not key-value pairs")
+            return {decode(k, from_handle, _depth + 1): decode(v, from_handle, _depth + 1) for k, v in pairs}
         if tag == "int":
-            return int(data["v"])
+            digits = _text(data["v"], MAX_DIGITS + 2)
+            if len(digits.lstrip("-")) > MAX_DIGITS:
+                raise WireError(f"an integer of more than {MAX_DIGITS} digits")
+            return int(digits)
         if tag == "bytes":
-            return base64.b64decode(data["v"], validate=True)
+            return _base64(data["v"])
         if tag == "tensor":
             return _decode_tensor(data)
         if tag == "ndarray":
@@ -123,13 +141,52 @@ def decode(data: Any, from_handle: Callable[[Handle], Any] | None = None, _depth
         if tag == "device":
             return torch.device(data["v"])
         if tag == "handle":
-            handle = Handle(int(data["id"]), str(data.get("type", "object")), str(data.get("text", ""))[:200])
+            kind, about = _text(data.get("type", "object")), _text(data.get("text", ""))
+            handle = Handle(_count(data["id"], "handle"), kind, about)
             return from_handle(handle) if from_handle else handle
     except WireError:
         raise
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        raise WireError(f"malformed {tag!r} in message: {exc}") from None
-    raise WireError(f"unknown tag {tag!r} in message")
+    except (KeyError, TypeError, ValueError, RuntimeError, OverflowError, MemoryError, IndexError) as exc:
+        raise WireError(f"malformed {_tag_name(tag)} in message: {text.clean(str(exc), 200)}") from None
+    raise WireError(f"unknown tag {_tag_name(tag)} in message")
+
+
+def _tag_name(tag: Any) -> str:
+    return repr(text.clean(tag, 40)) if isinstance(tag, str) else f"tag of type {type(tag).__name__}"
+
+
+def _base64(value: Any) -> bytes:
+    if not isinstance(value, str):
+        raise TypeError(f"expected base64 text, got {type(value).__name__}")
+    return base64.b64decode(value, validate=True)
+
+
+def _text(value: Any, limit: int = 200) -> str:
+    """A short string field of a tagged object; anything else is malformed."""
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    return text.clean(value, limit)
+
+
+def _count(value: Any, what: str, most: int = 2**53) -> int:
+    """A whole number field, 0 <= value <= most; bools, floats and strings are malformed."""
+    if type(value) is not int or not 0 <= value <= most:
+        raise ValueError(f"{what} is not a whole number from 0 to {most}")
+    return value
+
+
+def _shape(value: Any) -> list[int]:
+    if not isinstance(value, list) or len(value) > MAX_DIMS:
+        raise ValueError(f"shape is not a list of at most {MAX_DIMS} sizes")
+    return [_count(size, "a size") for size in value]
+
+
+def _elements(shape: list[int]) -> int:
+    """How many elements ``shape`` holds, in Python's integers (NumPy's int64 product wraps round)."""
+    count = 1
+    for size in shape:
+        count *= size
+    return count
 
 
 def tensor_info(tensor: torch.Tensor) -> TensorInfo | None:
@@ -160,25 +217,29 @@ def _encode_tensor(tensor: torch.Tensor) -> dict:
 
 
 def _decode_tensor(data: dict) -> torch.Tensor:
-    dtype = _TORCH_DTYPES[data["dtype"]]
-    shape = [int(n) for n in data["shape"]]
+    dtype = _TORCH_DTYPES[_text(data["dtype"], 40)]
+    shape = _shape(data["shape"])
     if data.get("meta") is True:
-        return torch.empty(shape, dtype=dtype, device="meta")
-    raw = base64.b64decode(data["data"], validate=True)
-    expected = int(np.prod(shape, dtype=np.int64)) * torch.empty((), dtype=dtype).element_size()
+        if _elements(shape) > MAX_META_ELEMENTS:
+            raise WireError(f"a meta tensor of {len(shape)} dimensions claims more than {MAX_META_ELEMENTS} elements")
+        tensor = torch.empty(shape, dtype=dtype, device="meta")
+        tensor._dlgrade_info = TensorInfo("meta", data.get("requires_grad") is True, True, False)  # type: ignore[attr-defined]
+        return tensor
+    raw = _base64(data["data"])
+    expected = _elements(shape) * torch.empty((), dtype=dtype).element_size()
     if len(raw) != expected:
         raise WireError(f"tensor of shape {tuple(shape)} carries {len(raw)} bytes, not {expected}")
-    order = [int(d) for d in data.get("order", range(len(shape)))]
-    if sorted(order) != list(range(len(shape))):
-        raise WireError(f"tensor layout {order} is not a permutation of {len(shape)} dimensions")
+    order = data.get("order", list(range(len(shape))))
+    if not isinstance(order, list) or sorted(_count(d, "a dimension") for d in order) != list(range(len(shape))):
+        raise WireError(f"tensor layout is not a permutation of its {len(shape)} dimensions")
     stored = [shape[d] for d in order]
     tensor = torch.frombuffer(bytearray(raw), dtype=dtype).reshape(stored) if raw else torch.empty(stored, dtype=dtype)
     tensor = tensor.permute(_inverse(order))
     tensor._dlgrade_info = TensorInfo(  # type: ignore[attr-defined]
-        device=str(data.get("device", "cpu")),
-        requires_grad=bool(data.get("requires_grad", False)),
-        is_contiguous=bool(data.get("contiguous", True)),
-        has_grad_fn=bool(data.get("grad_fn", False)),
+        device=_text(data.get("device", "cpu"), 64),
+        requires_grad=data.get("requires_grad", False) is True,
+        is_contiguous=data.get("contiguous", True) is not False,
+        has_grad_fn=data.get("grad_fn", False) is True,
     )
     return tensor
 
@@ -210,11 +271,11 @@ def _encode_array(array: np.ndarray) -> dict:
 
 
 def _decode_array(data: dict) -> np.ndarray:
-    dtype = np.dtype(data["dtype"])
-    if dtype.kind not in _NUMPY_KINDS:
-        raise WireError(f"refusing an array of dtype {dtype}")
-    shape = tuple(int(n) for n in data["shape"])
-    raw = base64.b64decode(data["data"], validate=True)
-    if len(raw) != int(np.prod(shape, dtype=np.int64)) * dtype.itemsize:
+    dtype = np.dtype(_text(data["dtype"], 8))
+    if dtype.kind not in _NUMPY_KINDS or dtype.fields is not None or dtype.subdtype is not None:
+        raise WireError(f"refusing an array of dtype {text.clean(str(dtype), 40)}")
+    shape = tuple(_shape(data["shape"]))
+    raw = _base64(data["data"])
+    if len(raw) != _elements(list(shape)) * dtype.itemsize:
         raise WireError(f"array of shape {shape} carries the wrong number of bytes")
     return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
