@@ -4,6 +4,11 @@ Layouts: nbgrader's ``submitted/<student>/<week>/<notebook>.ipynb``, or a flat f
 name, without ``.ipynb``, is the student). Each result is written atomically to
 ``OUT/<student>/<week>/results.json`` with a fingerprint of the notebook and of the graders, so an interrupted
 run loses nothing already graded, and a rerun grades only what is missing or changed.
+
+No notebook can end a batch: whatever happens while one is graded, that student gets a results.json (0, with the
+reason, where it could not be graded) and a row in grades.csv. Folder names encode student ids one to one
+(``result_folder``), so two students never share a results folder; symbolic links and other files that are not
+plain files are refused, as ``dlgrade fetch`` refuses them.
 """
 
 from __future__ import annotations
@@ -14,16 +19,21 @@ import hashlib
 import json
 import multiprocessing
 import os
+import stat
 import sys
+import urllib.parse
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, replace
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tqdm import tqdm
 
 from autograder import __version__
 from autograder.gradebook import CourseRecords, read_gradebook, submission_timestamp
+from autograder.processes import sweep_leftovers
 from autograder.report import GradeReport, to_gradescope
+from autograder.sandbox.text import clean
 from autograder.weeks import WEEKS, UnknownWeek, get_week
 
 CSV_COLUMNS = [  # nbgrader's CSV export columns, so both files load into the same spreadsheet or LMS import
@@ -46,6 +56,7 @@ class Submission:
     student: str
     path: Path
     week: str | None  # None: the notebook's metadata or name decides
+    refused: str | None = field(default=None, compare=False)  # why it is not graded at all (a link, not a file)
 
     @property
     def label(self) -> str:
@@ -56,13 +67,26 @@ def find_submissions(root: Path, week: str | None = None) -> list[Submission]:
     """Every notebook under ``root`` in either layout, sorted by student then week."""
     if not root.is_dir():
         raise NotADirectoryError(f"{root}: not a directory of submissions")
-    found = [Submission(path.stem, path, week) for path in sorted(root.glob("*.ipynb"))]
+    found = [Submission(path.stem, path, week, _refusal(root, path)) for path in sorted(root.glob("*.ipynb"))]
     for notebook in sorted(root.glob("*/*/*.ipynb")):
         if ".ipynb_checkpoints" in notebook.parts:
             continue
         folder = notebook.parent.name
-        found.append(Submission(notebook.parent.parent.name, notebook, week or (folder if folder in WEEKS else None)))
+        chosen = week or (folder if folder in WEEKS else None)
+        found.append(Submission(notebook.parent.parent.name, notebook, chosen, _refusal(root, notebook)))
     return sorted(found, key=lambda s: (s.student, s.label, str(s.path)))
+
+
+def _refusal(root: Path, path: Path) -> str | None:
+    """Why ``path`` is not graded: it, or a folder between it and ``root``, is a symbolic link, or it is not a plain
+    file (a FIFO would block the grader). None for a plain file."""
+    for part in [path, *path.relative_to(root).parents][:-1]:
+        target = part if part == path else root / part
+        if target.is_symlink():
+            return f"{target.relative_to(root)} is a symbolic link; hand in the notebook itself"
+    if not stat.S_ISREG(path.lstat().st_mode):
+        return f"{path.relative_to(root)} is not a plain file"
+    return None
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -83,11 +107,26 @@ def in_shard(student: str, index: int, count: int) -> bool:
 
 
 def result_file(out: Path, submission: Submission) -> Path:
-    return out / _safe(submission.student) / _safe(submission.label) / "results.json"
+    return out / result_folder(submission.student) / result_folder(submission.label) / "results.json"
+
+
+def result_folder(name: str) -> str:
+    """A folder name for a student id or week, one to one (two ids never share one) and readable: letters, digits,
+    ``-_.`` as they are, everything else (``%`` included) percent-encoded as UTF-8, a leading dot too, so ``..``
+    cannot climb. ``student_of`` reads it back."""
+    encoded = urllib.parse.quote(name, safe="-_.", errors="surrogateescape").replace("~", "%7E") or "%"
+    return "%2E" + encoded[1:] if encoded.startswith(".") else encoded
+
+
+def student_of(folder: str) -> str:
+    """The id ``result_folder`` encoded as ``folder``."""
+    return "" if folder == "%" else urllib.parse.unquote(folder, errors="surrogateescape")
 
 
 def fingerprint(submission: Submission) -> str:
     """What a result depends on: the notebook's bytes, the week's graders and this grader's version."""
+    if submission.refused:
+        return hashlib.sha256(f"refused: {submission.refused}".encode(errors="replace")).hexdigest()
     digest = hashlib.sha256(submission.path.read_bytes())
     for week in [submission.week] if submission.week in WEEKS else list(WEEKS):
         digest.update(get_week(week).grader_file.read_bytes())
@@ -114,7 +153,10 @@ def grade_submission(
     from autograder.grade import grade_notebook  # noqa: PLC0415 - imported in each pool process
     from autograder.notebook import NotebookError  # noqa: PLC0415
 
+    status = "graded"
     try:
+        if submission.refused:
+            raise NotebookError(submission.refused)
         report = grade_notebook(
             submission.path,
             week=submission.week,
@@ -122,11 +164,19 @@ def grade_submission(
             require_confinement=not allow_unconfined,
             hidden=(root, out),
         )
-        results = to_gradescope(report)
+        if any(test.grader_error for test in report.tests):
+            status = "grader error"
     except (NotebookError, UnknownWeek) as exc:
-        report = _not_graded(submission, f"not graded: {exc}")
-        results = to_gradescope(report)
-    results["extra_data"].update(student=submission.student, fingerprint=fingerprint(submission))
+        report, status = _not_graded(submission, f"not graded: {exc}"), "not gradable"
+    except Exception as exc:  # noqa: BLE001 - no notebook may end the batch: this one gets 0 and the reason
+        reason = f"not graded: the grader could not finish this notebook ({type(exc).__name__}: {exc})"
+        report, status = _not_graded(submission, reason), "grader error"
+    return write_result(out, submission, to_gradescope(report), status)
+
+
+def write_result(out: Path, submission: Submission, results: dict, status: str) -> dict:
+    """``results`` as the submission's results.json, atomically, with what grading it depended on and how it went."""
+    results["extra_data"].update(student=submission.student, fingerprint=fingerprint(submission), status=status)
     target = result_file(out, submission)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(".json.partial")
@@ -159,6 +209,7 @@ def run_batch(
             "or pass --allow-unconfined to grade without confinement (every report and the CSV will say so)"
         )
     records = read_gradebook(gradebook) if gradebook else None
+    sweep_leftovers()  # cgroups and scratch folders of gradings killed before they could clean up
     mine = [s for s in find_submissions(root, week) if in_shard(s.student, *shard)]
     todo = [s for s in mine if not is_current(out, s, confined=reason is None)]
     progress = tqdm(total=len(todo), desc="grading", unit="notebook", file=sys.stderr, disable=not todo)
@@ -170,9 +221,14 @@ def run_batch(
     else:
         context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
         with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_one_thread_each) as pool:
-            futures = [pool.submit(grade, s) for s in todo]
+            futures = {pool.submit(grade, s): s for s in todo}
             for future in as_completed(futures):
-                future.result()
+                try:
+                    future.result()
+                except (BrokenProcessPool, OSError) as exc:  # the pool's process died: that notebook is not lost
+                    lost = futures[future]
+                    reason = f"not graded: the grading process ended while grading this notebook ({exc})"
+                    write_result(out, lost, to_gradescope(_not_graded(lost, reason)), "grader error")
                 progress.update()
     progress.close()
     write_csv(out, mine, records)
@@ -211,7 +267,7 @@ def write_csv(out: Path, submissions: list[Submission], records: CourseRecords |
                 "assignment": week,
                 "duedate": records.duedates.get(week, ""),
                 "timestamp": submission_timestamp(submission.path) if records.students else "",
-                "student_id": submission.student,
+                "student_id": clean(submission.student, 200),
                 **records.students.get(submission.student, {}),
                 "raw_score": float(results["score"]),
                 "late_submission_penalty": 0.0,
@@ -242,15 +298,23 @@ def _not_graded(submission: Submission, reason: str) -> GradeReport:
     return report
 
 
-def _safe(name: str) -> str:
-    """A path component that cannot climb out of the results folder."""
-    cleaned = "".join(c if c.isalnum() or c in "-_." else "_" for c in name).strip(".")
-    return cleaned or "_"
+def batch_status(out: Path, submissions: list[Submission]) -> dict[str, list[Submission]]:
+    """The submissions by how their grading went: "graded", "not gradable" (the notebook's fault: not a notebook,
+    a link, an unknown week) or "grader error" (a grader defect, which no notebook should cause)."""
+    found: dict[str, list[Submission]] = {"graded": [], "not gradable": [], "grader error": []}
+    for submission in submissions:
+        try:
+            status = json.loads(result_file(out, submission).read_text())["extra_data"].get("status", "graded")
+        except (OSError, ValueError, KeyError, TypeError):
+            status = "grader error"
+        found.get(status, found["grader error"]).append(submission)
+    return found
 
 
 def merge_results(out: Path) -> Path:
     """``OUT/grades.csv`` from every ``OUT/<student>/<week>/results.json`` (e.g. the artifacts of all shards)."""
     found = [
-        Submission(path.parent.parent.name, path, path.parent.name) for path in sorted(out.glob("*/*/results.json"))
+        Submission(student_of(path.parent.parent.name), path, student_of(path.parent.name))
+        for path in sorted(out.glob("*/*/results.json"))
     ]
     return write_csv(out, found)

@@ -1,7 +1,9 @@
 """``dlgrade``: grade notebooks from the command line.
 
 Exit status: 0 whenever grading completed, whatever the score; 2 with a one-line reason when a notebook
-could not be graded at all (missing file, not a notebook, unknown week); 3 if a grader itself is broken.
+could not be graded at all (missing file, not a notebook, unknown week); 3 if a grader itself is broken. ``batch``
+grades every notebook whatever happens and exits 0 when all were graded, 1 when some could not be (each scored 0
+with its reason), 3 when a grader failed on one.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from autograder import report as formats
 from autograder.classroom_cli import add_commands
 from autograder.grade import Unconfined, grade_notebook, resolve_device
 from autograder.notebook import NotebookError
+from autograder.sandbox.text import clean
 from autograder.student_repo import ExportError
 from autograder.weeks import WEEKS, UnknownWeek, get_week
 
@@ -93,7 +96,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _batch(args: argparse.Namespace) -> int:
     """Grade a folder of submissions; print one line per notebook of this shard and where the CSV went."""
-    from autograder.batch import parse_shard, result_file, run_batch  # noqa: PLC0415
+    from autograder.batch import batch_status, parse_shard, result_file, run_batch  # noqa: PLC0415
 
     out = args.out or args.submissions.parent / "results"
     mine, graded = run_batch(
@@ -108,9 +111,16 @@ def _batch(args: argparse.Namespace) -> int:
     )
     for submission in mine:
         results = json.loads(result_file(out, submission).read_text())
-        print(f"{submission.student:<24} {submission.label:<20} {results['score']:>6g} / {results['max_score']:<6g}")
+        student, label = (formats.shown(clean(name, 60)) for name in (submission.student, submission.label))
+        print(f"{student:<24} {label:<20} {results['score']:>6g} / {results['max_score']:<6g}")
     print(f"graded {len(graded)}, {len(mine) - len(graded)} already up to date; scores in {out / 'grades.csv'}")
-    return 0
+    status = batch_status(out, mine)
+    for kind in ("grader error", "not gradable"):
+        if status[kind]:
+            names = ", ".join(formats.shown(clean(s.student, 60)) for s in status[kind][:10])
+            count = len(status[kind])
+            print(f"dlgrade: {count} notebook(s) {kind}, scored 0 with the reason: {names}", file=sys.stderr)
+    return 3 if status["grader error"] else 1 if status["not gradable"] else 0
 
 
 def _gradescope(args: argparse.Namespace) -> int:

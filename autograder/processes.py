@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 import signal
+import tempfile
 import time
 from pathlib import Path
 
@@ -132,3 +134,42 @@ def _candidate_roots() -> list[Path]:
         if v2:
             roots.append(_V2_ROOT / v2[0].lstrip("/"))
     return roots
+
+
+WORK_PREFIX = "dlgrade-work-"
+"""Start of a student process's scratch folder's name, followed by the grading process's PID."""
+
+
+def work_folder_prefix() -> str:
+    return f"{WORK_PREFIX}{os.getpid()}-"
+
+
+def sweep_leftovers() -> list[Path]:
+    """Remove what gradings killed before they could clean up left behind: cgroups (their processes killed first)
+    and scratch folders whose grading process is gone. Returns what was removed."""
+    removed = []
+    for root in _candidate_roots():
+        for path in root.glob("dlgrade-*-*"):
+            if path.is_dir() and _owner_gone(path.name.removeprefix("dlgrade-")):
+                PidsCgroup(path).remove()
+                if not path.exists():
+                    removed.append(path)
+    for path in Path(tempfile.gettempdir()).glob(f"{WORK_PREFIX}*"):
+        if path.is_dir() and not path.is_symlink() and _owner_gone(path.name.removeprefix(WORK_PREFIX)):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def _owner_gone(rest: str) -> bool:
+    """Whether the process whose PID starts ``rest`` ("1234-...") has ended."""
+    pid = rest.split("-", 1)[0]
+    if not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False

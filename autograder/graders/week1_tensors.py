@@ -395,5 +395,5 @@ def _torch_dtype(numpy_dtype: type) -> torch.dtype:
 
 def _as_tuple(value: object) -> tuple:
     if isinstance(value, torch.Tensor):
-        return tuple(value.reshape(-1).tolist())  # a 0-d tensor too: one number
+        return (value.item(),) if value.dim() == 0 else tuple(value.tolist())
     return tuple(value) if isinstance(value, (list, tuple)) else (value,)
