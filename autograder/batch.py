@@ -235,6 +235,14 @@ def run_batch(
     return mine, todo
 
 
+def spreadsheet_safe(value: object) -> object:
+    """A CSV cell no spreadsheet runs as a formula: text starting with ``= + - @``, a tab or a CR gets a leading
+    ``'`` (OWASP's advice for CSV injection); numbers are left as they are."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
 def _one_thread_each() -> None:
     """With several notebooks at once, each process computes on one thread: N jobs on N cores, not N x N threads.
 
@@ -283,7 +291,7 @@ def write_csv(out: Path, submissions: list[Submission], records: CourseRecords |
     with partial.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns, restval="", extrasaction="ignore")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({key: spreadsheet_safe(value) for key, value in row.items()} for row in rows)
     os.replace(partial, target)
     return target
 
