@@ -13,15 +13,21 @@ plain files are refused, as ``dlgrade fetch`` refuses them.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import hashlib
+import itertools
 import json
 import multiprocessing
 import os
+import signal
 import stat
 import sys
+import threading
+import unicodedata
 import urllib.parse
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
@@ -29,8 +35,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from autograder import __version__
+from autograder import fingerprint
 from autograder.gradebook import CourseRecords, read_gradebook, submission_timestamp
+from autograder.notebook import MAX_NOTEBOOK_BYTES
 from autograder.processes import sweep_leftovers
 from autograder.report import GradeReport, to_gradescope
 from autograder.sandbox.text import clean
@@ -67,14 +74,32 @@ def find_submissions(root: Path, week: str | None = None) -> list[Submission]:
     """Every notebook under ``root`` in either layout, sorted by student then week."""
     if not root.is_dir():
         raise NotADirectoryError(f"{root}: not a directory of submissions")
-    found = [Submission(path.stem, path, week, _refusal(root, path)) for path in sorted(root.glob("*.ipynb"))]
+    found = [Submission(_id(path.stem), path, week, _refusal(root, path)) for path in sorted(root.glob("*.ipynb"))]
     for notebook in sorted(root.glob("*/*/*.ipynb")):
         if ".ipynb_checkpoints" in notebook.parts:
             continue
         folder = notebook.parent.name
         chosen = week or (folder if folder in WEEKS else None)
-        found.append(Submission(notebook.parent.parent.name, notebook, chosen, _refusal(root, notebook)))
-    return sorted(found, key=lambda s: (s.student, s.label, str(s.path)))
+        found.append(Submission(_id(notebook.parent.parent.name), notebook, chosen, _refusal(root, notebook)))
+    return _one_per_student_and_week(sorted(found, key=lambda s: (s.student, s.label, str(s.path))), root)
+
+
+def _id(name: str) -> str:
+    """A student id as Unicode's composed form (NFC): one name typed on two systems is one student."""
+    return unicodedata.normalize("NFC", name)
+
+
+def _one_per_student_and_week(found: list[Submission], root: Path) -> list[Submission]:
+    """One submission per student and week: where there are several (two notebooks in one assignment folder, one
+    name in two Unicode forms), the first stands for them all, refused with every file named."""
+    kept: list[Submission] = []
+    for _, group in itertools.groupby(found, key=lambda s: (s.student, s.label)):
+        same = list(group)
+        if len(same) > 1:
+            names = ", ".join(str(s.path.relative_to(root)) for s in same)
+            same[0] = replace(same[0], refused=f"{len(same)} notebooks for one student and week ({names}): hand in one")
+        kept.append(same[0])
+    return kept
 
 
 def _refusal(root: Path, path: Path) -> str | None:
@@ -123,25 +148,42 @@ def student_of(folder: str) -> str:
     return "" if folder == "%" else urllib.parse.unquote(folder, errors="surrogateescape")
 
 
-def fingerprint(submission: Submission) -> str:
-    """What a result depends on: the notebook's bytes, the week's graders and this grader's version."""
+def notebook_bytes(submission: Submission) -> bytes:
+    """The notebook as it is graded, read once (a refused one is never opened: it may be a FIFO)."""
     if submission.refused:
-        return hashlib.sha256(f"refused: {submission.refused}".encode(errors="replace")).hexdigest()
-    digest = hashlib.sha256(submission.path.read_bytes())
-    for week in [submission.week] if submission.week in WEEKS else list(WEEKS):
-        digest.update(get_week(week).grader_file.read_bytes())
-    digest.update(__version__.encode())
-    return digest.hexdigest()
-
-
-def is_current(out: Path, submission: Submission, confined: bool = True) -> bool:
-    """Graded before, from the same notebook and graders (and confined, if it can be confined now)."""
+        return f"refused: {submission.refused}".encode(errors="replace")
     try:
-        saved = json.loads(result_file(out, submission).read_text())
-        same = saved["extra_data"]["fingerprint"] == fingerprint(submission)
-        return same and (saved["extra_data"].get("confined", True) or not confined)
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return False
+        with submission.path.open("rb") as handle:
+            return handle.read(MAX_NOTEBOOK_BYTES + 1)
+    except OSError as exc:
+        return f"unreadable: {exc}".encode(errors="replace")
+
+
+def fingerprint_parts(submission: Submission, data: bytes, device: str) -> dict[str, str]:
+    """What a result of ``submission`` (whose bytes are ``data``) depends on, part by part; the device as it is
+    used (``auto`` is the CPU on a machine without a GPU, and for weeks without GPU work)."""
+    return fingerprint.parts(data, submission.path.parent, submission.week, _device_used(submission.week, device))
+
+
+@functools.cache
+def _device_used(week: str | None, device: str) -> str:
+    from autograder.grade import device_for, resolve_device  # noqa: PLC0415
+
+    return resolve_device(device_for(get_week(week), device)) if week in WEEKS else device
+
+
+def stale_reason(out: Path, submission: Submission, device: str, confined: bool = True) -> str | None:
+    """Why ``submission`` must be graded (again), in a few words; None if its results.json is current."""
+    try:
+        saved = json.loads(result_file(out, submission).read_text())["extra_data"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return "not graded yet"
+    if not isinstance(saved, dict):
+        return "not graded yet"
+    if saved.get("confined", True) is False and confined:
+        return "graded unconfined before"
+    current = fingerprint_parts(submission, notebook_bytes(submission), device)
+    return fingerprint.why_stale(saved.get("fingerprint_parts"), current)
 
 
 def grade_submission(
@@ -154,6 +196,8 @@ def grade_submission(
     from autograder.notebook import NotebookError  # noqa: PLC0415
 
     status = "graded"
+    data = notebook_bytes(submission)
+    parts = fingerprint_parts(submission, data, device)  # of the bytes graded, whatever the file becomes meanwhile
     try:
         if submission.refused:
             raise NotebookError(submission.refused)
@@ -163,6 +207,7 @@ def grade_submission(
             device=device,
             require_confinement=not allow_unconfined,
             hidden=(root, out),
+            data=data,
         )
         if any(test.grader_error for test in report.tests):
             status = "grader error"
@@ -171,17 +216,25 @@ def grade_submission(
     except Exception as exc:  # noqa: BLE001 - no notebook may end the batch: this one gets 0 and the reason
         reason = f"not graded: the grader could not finish this notebook ({type(exc).__name__}: {exc})"
         report, status = _not_graded(submission, reason), "grader error"
-    return write_result(out, submission, to_gradescope(report), status)
+    return write_result(out, submission, to_gradescope(report), status, parts)
 
 
-def write_result(out: Path, submission: Submission, results: dict, status: str) -> dict:
-    """``results`` as the submission's results.json, atomically, with what grading it depended on and how it went."""
-    results["extra_data"].update(student=submission.student, fingerprint=fingerprint(submission), status=status)
+def write_result(out: Path, submission: Submission, results: dict, status: str, parts: dict | None = None) -> dict:
+    """``results`` as the submission's results.json, atomically, with what grading it depended on (``parts``; None:
+    nothing, so the next run grades it again) and how it went."""
+    extra = results["extra_data"]
+    extra.update(student=submission.student, status=status, fingerprint_parts=parts or {})
+    extra["fingerprint"] = fingerprint.combined(parts or {})
     target = result_file(out, submission)
-    target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(".json.partial")
-    partial.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    os.replace(partial, target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        os.replace(partial, target)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        reason = f"{out}: cannot write results there ({exc.strerror or exc}); nothing more was graded"
+        raise ResultsUnwritable(reason) from None
     return results
 
 
@@ -194,11 +247,14 @@ def run_batch(
     week: str | None = None,
     gradebook: str | None = None,
     allow_unconfined: bool = False,
-) -> tuple[list[Submission], list[Submission]]:
-    """Grade what is missing or changed in this shard; returns (all submissions of the shard, those graded now).
+) -> tuple[list[Submission], dict[Submission, str]]:
+    """Grade what is missing or changed in this shard; returns all submissions of the shard, and those graded now
+    with why each was.
 
     Scores from here are published, so without confinement nothing is graded (``Unconfined``), unless
-    ``allow_unconfined``: then each results.json and the CSV say so."""
+    ``allow_unconfined``: then each results.json and the CSV say so. SIGINT or SIGTERM stops it within seconds
+    (``Stopped``), its sandboxes ended, what finished kept and in the CSV; a result that cannot be written stops it
+    at once (``ResultsUnwritable``)."""
     from autograder.grade import Unconfined  # noqa: PLC0415
     from autograder.sandbox.confinement import unavailable  # noqa: PLC0415
 
@@ -211,28 +267,81 @@ def run_batch(
     records = read_gradebook(gradebook) if gradebook else None
     sweep_leftovers()  # cgroups and scratch folders of gradings killed before they could clean up
     mine = [s for s in find_submissions(root, week) if in_shard(s.student, *shard)]
-    todo = [s for s in mine if not is_current(out, s, confined=reason is None)]
+    reasons = {s: stale_reason(out, s, device, confined=reason is None) for s in mine}
+    todo = {s: why for s, why in reasons.items() if why is not None}
     progress = tqdm(total=len(todo), desc="grading", unit="notebook", file=sys.stderr, disable=not todo)
     grade = functools.partial(grade_submission, out=out, device=device, root=root, allow_unconfined=allow_unconfined)
-    if jobs <= 1:
-        for submission in todo:
-            grade(submission)
-            progress.update()
-    else:
-        context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_one_thread_each) as pool:
-            futures = {pool.submit(grade, s): s for s in todo}
-            for future in as_completed(futures):
-                try:
-                    future.result()
-                except (BrokenProcessPool, OSError) as exc:  # the pool's process died: that notebook is not lost
-                    lost = futures[future]
-                    reason = f"not graded: the grading process ended while grading this notebook ({exc})"
-                    write_result(out, lost, to_gradescope(_not_graded(lost, reason)), "grader error")
-                progress.update()
+    try:
+        with _stopped_by_signals():
+            if jobs <= 1:
+                for submission in todo:
+                    grade(submission)
+                    progress.update()
+            else:
+                _grade_in_pool(grade, list(todo), jobs, out, progress)
+    except Stopped:
+        progress.close()
+        write_csv(out, mine, records)
+        raise
     progress.close()
     write_csv(out, mine, records)
     return mine, todo
+
+
+class Stopped(BaseException):
+    """SIGINT or SIGTERM asked the batch to stop (a BaseException, as KeyboardInterrupt: no handler of grading's
+    failures may swallow it)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class ResultsUnwritable(Exception):
+    """A results.json could not be written (a full disk, a read-only folder): the batch stops before grading more."""
+
+
+@contextlib.contextmanager
+def _stopped_by_signals() -> Iterator[None]:
+    """SIGINT and SIGTERM raise ``Stopped`` in the batch's main thread; a second signal while it stops is ignored."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, _frame: object) -> None:
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, signal.SIG_IGN)
+        raise Stopped(signum)
+
+    before = {number: signal.signal(number, stop) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for number, handler in before.items():
+            signal.signal(number, handler)
+
+
+def _grade_in_pool(grade, todo: list[Submission], jobs: int, out: Path, progress: tqdm) -> None:
+    """``grade`` each submission in ``jobs`` pool processes; on ``Stopped`` or ``ResultsUnwritable`` the pool's
+    processes are ended at once (and the sandboxes with them: each dies with the process that started it)."""
+    context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_pool_process)
+    try:
+        futures = {pool.submit(grade, s): s for s in todo}
+        for future in as_completed(futures):
+            try:
+                future.result()
+            except BrokenProcessPool as exc:  # a pool process died: its notebook is graded again next run
+                lost = futures[future]
+                reason = f"not graded: the grading process ended while grading this notebook ({exc})"
+                write_result(out, lost, to_gradescope(_not_graded(lost, reason)), "grader error")
+            progress.update()
+    except BaseException:
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
 
 
 def spreadsheet_safe(value: object) -> object:
@@ -243,11 +352,12 @@ def spreadsheet_safe(value: object) -> object:
     return value
 
 
-def _one_thread_each() -> None:
-    """With several notebooks at once, each process computes on one thread: N jobs on N cores, not N x N threads.
-
-    The student's process inherits OMP_NUM_THREADS; set it yourself to override.
-    """
+def _pool_process() -> None:
+    """A pool process: signals are the batch's to handle (SIGINT ignored here, SIGTERM ends it), and with several
+    notebooks at once each computes on one thread: N jobs on N cores, not N x N threads. The student's process
+    inherits OMP_NUM_THREADS; set it yourself to override."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if "OMP_NUM_THREADS" not in os.environ:
         os.environ["OMP_NUM_THREADS"] = "1"
         import torch  # noqa: PLC0415
@@ -288,12 +398,20 @@ def write_csv(out: Path, submissions: list[Submission], records: CourseRecords |
     target = out / "grades.csv"
     out.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(".csv.partial")
+    try:
+        _write_rows(partial, columns, rows)
+        os.replace(partial, target)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise ResultsUnwritable(f"{target}: cannot write the CSV ({exc.strerror or exc})") from None
+    return target
+
+
+def _write_rows(partial: Path, columns: list[str], rows: list[dict]) -> None:
     with partial.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns, restval="", extrasaction="ignore")
         writer.writeheader()
         writer.writerows({key: spreadsheet_safe(value) for key, value in row.items()} for row in rows)
-    os.replace(partial, target)
-    return target
 
 
 def _not_graded(submission: Submission, reason: str) -> GradeReport:

@@ -95,24 +95,47 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _batch(args: argparse.Namespace) -> int:
-    """Grade a folder of submissions; print one line per notebook of this shard and where the CSV went."""
-    from autograder.batch import batch_status, parse_shard, result_file, run_batch  # noqa: PLC0415
+    """Grade a folder of submissions; print one line per notebook of this shard (why it was graded now, if it was)
+    and where the CSV went. SIGINT or SIGTERM stops it, keeping what finished: exit 130 or 143."""
+    from autograder.batch import (  # noqa: PLC0415
+        ResultsUnwritable,
+        Stopped,
+        batch_status,
+        find_submissions,
+        parse_shard,
+        result_file,
+        run_batch,
+    )
 
     out = args.out or args.submissions.parent / "results"
-    mine, graded = run_batch(
-        args.submissions,
-        out,
-        jobs=args.jobs,
-        shard=parse_shard(args.shard),
-        device=args.device,
-        week=args.week,
-        gradebook=args.gradebook,
-        allow_unconfined=args.allow_unconfined,
-    )
+    try:
+        mine, graded = run_batch(
+            args.submissions,
+            out,
+            jobs=args.jobs,
+            shard=parse_shard(args.shard),
+            device=args.device,
+            week=args.week,
+            gradebook=args.gradebook,
+            allow_unconfined=args.allow_unconfined,
+        )
+    except ResultsUnwritable as exc:
+        print(f"dlgrade: error: {exc}", file=sys.stderr)
+        return 2
+    except Stopped as stop:
+        found = find_submissions(args.submissions, args.week)
+        done = sum(result_file(out, s).is_file() for s in found)
+        print(
+            f"dlgrade: stopped by {stop}: {done} of {len(found)} notebooks have results, {len(found) - done} not; "
+            "run the same command again to grade the rest",
+            file=sys.stderr,
+        )
+        return 128 + stop.signum
     for submission in mine:
         results = json.loads(result_file(out, submission).read_text())
         student, label = (formats.shown(clean(name, 60)) for name in (submission.student, submission.label))
-        print(f"{student:<24} {label:<20} {results['score']:>6g} / {results['max_score']:<6g}")
+        why = f"  graded now: {graded[submission]}" if submission in graded else ""
+        print(f"{student:<24} {label:<20} {results['score']:>6g} / {results['max_score']:<6g}{why}")
     print(f"graded {len(graded)}, {len(mine) - len(graded)} already up to date; scores in {out / 'grades.csv'}")
     status = batch_status(out, mine)
     for kind in ("grader error", "not gradable"):

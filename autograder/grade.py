@@ -51,15 +51,18 @@ def grade_notebook(
     overrides: dict[str, float | int | None] | None = None,
     require_confinement: bool = False,
     hidden: tuple[Path, ...] = (),
+    data: bytes | None = None,
 ) -> GradeReport:
     """The full report for one notebook; raises NotebookError or UnknownWeek only if it cannot grade at all.
+
+    ``data``: the notebook's bytes, already read (a batch grades exactly what it fingerprinted).
 
     Student code runs confined where bubblewrap works here; elsewhere it runs unconfined with a note at the top of
     the report, or, with ``require_confinement``, not at all (``Unconfined``). ``hidden`` adds folders its process
     must not see (a batch's other submissions).
     """
     started = time.monotonic()
-    notebook = read_notebook(path)
+    notebook = read_notebook(path, data)
     chosen: Week = get_week(week) if week else detect_week(path, declared_week(notebook))
     options = dict(device=device, limits=limits, overrides=overrides, require_confinement=require_confinement)
     report, _ = grade_loaded(notebook, chosen, path.resolve().parent, str(path), hidden=hidden, **options)

@@ -46,18 +46,21 @@ class Cell:
         return f"the cell you added after `{self.after}`" if self.after else "the cell you added at the top"
 
 
-def read_notebook(path: Path) -> nbformat.NotebookNode:
-    """The notebook at ``path`` as nbformat 4, or NotebookError saying why it cannot be read."""
-    if not path.exists():
-        raise NotebookError(f"{path}: no such file")
-    if not path.is_file():
-        raise NotebookError(f"{path}: not a file")
-    size = path.stat().st_size
+def read_notebook(path: Path, raw: bytes | None = None) -> nbformat.NotebookNode:
+    """The notebook at ``path`` (or its bytes ``raw``, read already) as nbformat 4, or NotebookError saying why it
+    cannot be read."""
+    if raw is None:
+        if not path.exists():
+            raise NotebookError(f"{path}: no such file")
+        if not path.is_file():
+            raise NotebookError(f"{path}: not a file")
+        if path.stat().st_size <= MAX_NOTEBOOK_BYTES:
+            raw = path.read_bytes()
+    size = len(raw) if raw is not None else path.stat().st_size
     if size == 0:
         raise NotebookError(f"{path}: the file is empty, not a notebook")
-    if size > MAX_NOTEBOOK_BYTES:
+    if raw is None or size > MAX_NOTEBOOK_BYTES:
         raise NotebookError(f"{path}: {size} bytes is larger than the {MAX_NOTEBOOK_BYTES}-byte limit for a notebook")
-    raw = path.read_bytes()
     try:
         data = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:

@@ -239,7 +239,7 @@ class StudentProcess:
         try:
             with self._sandbox(command) as sandbox:
                 self._proc = subprocess.Popen(
-                    self._in_cgroup(sandbox.argv if sandbox else command),
+                    self._in_cgroup(_dies_with_us(sandbox.argv if sandbox else command)),
                     stdin=subprocess.DEVNULL,
                     stdout=output_w,
                     stderr=output_w,
@@ -288,6 +288,7 @@ class StudentProcess:
             MKL_NUM_THREADS=threads,
             DLGRADE_WORKER=str(os.getpid()),  # which grader started it: tests find what outlived grading
             DLGRADE_DEVICE=self.device,
+            DLGRADE_CONFINED="1" if self.confined else "0",  # in its own PID namespace: it may end all it started
             NO_PROXY="*",
             no_proxy="*",
         )
@@ -409,6 +410,14 @@ class StudentProcess:
 
 
 _PNG = b"\x89PNG\r\n\x1a\n"
+_SETPRIV = shutil.which("setpriv")
+
+
+def _dies_with_us(command: list[str]) -> list[str]:
+    """``command``, killed by the kernel when the thread that started it ends, however it ends (SIGKILL included):
+    util-linux's ``setpriv --pdeathsig``, kept through the exec into bwrap, whose ``--die-with-parent`` passes it
+    on. A pool process killed with its batch takes its sandbox with it."""
+    return [_SETPRIV, "--pdeathsig", "KILL", "--", *command] if _SETPRIV else command
 
 
 def _record(outcome: CellOutcome, reply: dict) -> None:

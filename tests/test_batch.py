@@ -62,7 +62,8 @@ def test_batch_writes_results_and_csv(tmp_path):
     (root / "dee" / WEEK.name / f"{WEEK.name}.ipynb").write_text("{not json")
     out = tmp_path / "results"
     run = dlgrade("batch", str(root), "--out", str(out), "--jobs", "2", timeout=600)
-    assert run.returncode == 0, run.stderr
+    assert run.returncode == 1, run.stderr  # every notebook has its row; one could not be graded: exit 1 says so
+    assert "1 notebook(s) not gradable, scored 0 with the reason: dee" in run.stderr
     scores = {
         row["student_id"]: (float(row["score"]), float(row["max_score"]))
         for row in csv.DictReader((out / "grades.csv").open())

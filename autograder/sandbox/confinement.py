@@ -120,7 +120,9 @@ class Sandbox:
             namespaces = ["--unshare-all", "--unshare-user", "--cap-drop", "ALL"]
             namespaces += ["--disable-userns"] if _supports("--disable-userns") else []
             command = self.command
-        lifetime = ["--die-with-parent", "--new-session", "--as-pid-1", "--hostname", "sandbox"]
+        # bwrap's own init is PID 1 of the sandbox, not the student's Python: it dies with bwrap (--die-with-parent),
+        # and the kernel then kills every process of the PID namespace, whatever the student's code did to itself.
+        lifetime = ["--die-with-parent", "--new-session", "--hostname", "sandbox"]
         self.argv = [path, *namespaces, *lifetime, *self._filesystem(), "--", *command]
         return self
 
