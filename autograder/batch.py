@@ -36,6 +36,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from autograder import fingerprint
+from autograder.grade import device_for
 from autograder.gradebook import CourseRecords, read_gradebook, submission_timestamp
 from autograder.notebook import MAX_NOTEBOOK_BYTES
 from autograder.processes import sweep_leftovers
@@ -160,16 +161,11 @@ def notebook_bytes(submission: Submission) -> bytes:
 
 
 def fingerprint_parts(submission: Submission, data: bytes, device: str) -> dict[str, str]:
-    """What a result of ``submission`` (whose bytes are ``data``) depends on, part by part; the device as it is
-    used (``auto`` is the CPU on a machine without a GPU, and for weeks without GPU work)."""
-    return fingerprint.parts(data, submission.path.parent, submission.week, _device_used(submission.week, device))
-
-
-@functools.cache
-def _device_used(week: str | None, device: str) -> str:
-    from autograder.grade import device_for, resolve_device  # noqa: PLC0415
-
-    return resolve_device(device_for(get_week(week), device)) if week in WEEKS else device
+    """What a result of ``submission`` (whose bytes are ``data``) depends on, part by part; the device as the week
+    uses it (``auto`` is the CPU for weeks without GPU work). Resolving ``auto`` for week 4 would start CUDA in the
+    batch's main process before it forks its pool, so there ``auto`` and ``cpu`` count as different settings."""
+    used = device_for(get_week(submission.week), device) if submission.week in WEEKS else device
+    return fingerprint.parts(data, submission.path.parent, submission.week, used)
 
 
 def stale_reason(out: Path, submission: Submission, device: str, confined: bool = True) -> str | None:
