@@ -106,10 +106,10 @@ def _one_per_student_and_week(found: list[Submission], root: Path) -> list[Submi
 def _refusal(root: Path, path: Path) -> str | None:
     """Why ``path`` is not graded: it, or a folder between it and ``root``, is a symbolic link, or it is not a plain
     file (a FIFO would block the grader). None for a plain file."""
-    for part in [path, *path.relative_to(root).parents][:-1]:
-        target = part if part == path else root / part
-        if target.is_symlink():
-            return f"{target.relative_to(root)} is a symbolic link; hand in the notebook itself"
+    relative = path.relative_to(root)
+    for part in [relative, *relative.parents[:-1]]:  # the notebook, then each folder up to root's
+        if (root / part).is_symlink():
+            return f"{part} is a symbolic link; hand in the notebook itself"
     if not stat.S_ISREG(path.lstat().st_mode):
         return f"{path.relative_to(root)} is not a plain file"
     return None
@@ -217,7 +217,8 @@ def grade_submission(
 
 def write_result(out: Path, submission: Submission, results: dict, status: str, parts: dict | None = None) -> dict:
     """``results`` as the submission's results.json, atomically, with what grading it depended on (``parts``; None:
-    nothing, so the next run grades it again) and how it went."""
+    nothing, so the next run grades it again) and how it went (``status``: "graded", "not gradable", the notebook's
+    fault, or "grader error", a defect no notebook should cause)."""
     extra = results["extra_data"]
     extra.update(student=submission.student, status=status, fingerprint_parts=parts or {})
     extra["fingerprint"] = fingerprint.combined(parts or {})
@@ -275,9 +276,10 @@ def run_batch(
                     progress.update()
             else:
                 _grade_in_pool(grade, list(todo), jobs, out, progress)
-    except Stopped:
+    except Stopped as stop:
         progress.close()
         write_csv(out, mine, records)
+        stop.submissions = mine
         raise
     progress.close()
     write_csv(out, mine, records)
@@ -291,6 +293,7 @@ class Stopped(BaseException):
     def __init__(self, signum: int):
         super().__init__(signal.Signals(signum).name)
         self.signum = signum
+        self.submissions: list[Submission] = []  # the shard's, set once the batch has stopped
 
 
 class ResultsUnwritable(Exception):
@@ -418,19 +421,6 @@ def _not_graded(submission: Submission, reason: str) -> GradeReport:
     if submission.week in WEEKS:
         report.tests = [replace(test, output=reason) for test in grader_tests(get_week(submission.week).grader_file)]
     return report
-
-
-def batch_status(out: Path, submissions: list[Submission]) -> dict[str, list[Submission]]:
-    """The submissions by how their grading went: "graded", "not gradable" (the notebook's fault: not a notebook,
-    a link, an unknown week) or "grader error" (a grader defect, which no notebook should cause)."""
-    found: dict[str, list[Submission]] = {"graded": [], "not gradable": [], "grader error": []}
-    for submission in submissions:
-        try:
-            status = json.loads(result_file(out, submission).read_text())["extra_data"].get("status", "graded")
-        except (OSError, ValueError, KeyError, TypeError):
-            status = "grader error"
-        found.get(status, found["grader error"]).append(submission)
-    return found
 
 
 def merge_results(out: Path) -> Path:

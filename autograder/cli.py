@@ -97,15 +97,7 @@ def _demo(args: argparse.Namespace) -> int:
 def _batch(args: argparse.Namespace) -> int:
     """Grade a folder of submissions; print one line per notebook of this shard (why it was graded now, if it was)
     and where the CSV went. SIGINT or SIGTERM stops it, keeping what finished: exit 130 or 143."""
-    from autograder.batch import (  # noqa: PLC0415
-        ResultsUnwritable,
-        Stopped,
-        batch_status,
-        find_submissions,
-        parse_shard,
-        result_file,
-        run_batch,
-    )
+    from autograder.batch import ResultsUnwritable, Stopped, parse_shard, result_file, run_batch  # noqa: PLC0415
 
     out = args.out or args.submissions.parent / "results"
     try:
@@ -123,27 +115,26 @@ def _batch(args: argparse.Namespace) -> int:
         print(f"dlgrade: error: {exc}", file=sys.stderr)
         return 2
     except Stopped as stop:
-        found = find_submissions(args.submissions, args.week)
-        done = sum(result_file(out, s).is_file() for s in found)
+        done = sum(result_file(out, s).is_file() for s in stop.submissions)
         print(
-            f"dlgrade: stopped by {stop}: {done} of {len(found)} notebooks have results, {len(found) - done} not; "
-            "run the same command again to grade the rest",
+            f"dlgrade: stopped by {stop}: {done} of {len(stop.submissions)} notebooks have results, "
+            f"{len(stop.submissions) - done} not; run the same command again to grade the rest",
             file=sys.stderr,
         )
         return 128 + stop.signum
+    failed: dict[str, list[str]] = {"grader error": [], "not gradable": []}  # by results.json's status
     for submission in mine:
         results = json.loads(result_file(out, submission).read_text())
         student, label = (formats.shown(clean(name, 60)) for name in (submission.student, submission.label))
         why = f"  graded now: {graded[submission]}" if submission in graded else ""
         print(f"{student:<24} {label:<20} {results['score']:>6g} / {results['max_score']:<6g}{why}")
+        failed.get(results["extra_data"].get("status", "graded"), []).append(student)
     print(f"graded {len(graded)}, {len(mine) - len(graded)} already up to date; scores in {out / 'grades.csv'}")
-    status = batch_status(out, mine)
-    for kind in ("grader error", "not gradable"):
-        if status[kind]:
-            names = ", ".join(formats.shown(clean(s.student, 60)) for s in status[kind][:10])
-            count = len(status[kind])
-            print(f"dlgrade: {count} notebook(s) {kind}, scored 0 with the reason: {names}", file=sys.stderr)
-    return 3 if status["grader error"] else 1 if status["not gradable"] else 0
+    for kind, students in failed.items():
+        if students:
+            names = ", ".join(students[:10])
+            print(f"dlgrade: {len(students)} notebook(s) {kind}, scored 0 with the reason: {names}", file=sys.stderr)
+    return 3 if failed["grader error"] else 1 if failed["not gradable"] else 0
 
 
 def _gradescope(args: argparse.Namespace) -> int:

@@ -80,7 +80,7 @@ class GradeReport:
 
 
 def bounded(report: GradeReport) -> GradeReport:
-    """``report`` with every text valid Unicode and within its limit; the same report if it already is."""
+    """A copy of ``report`` with every text valid Unicode and within its limit; bounding twice changes nothing."""
     notes = report.notes[:MAX_NOTES]
     if len(report.notes) > MAX_NOTES:
         notes.append(f"{len(report.notes) - MAX_NOTES} more notes cut")

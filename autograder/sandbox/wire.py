@@ -26,8 +26,9 @@ MAX_STRING = 100_000
 """Longest string a decoded value may hold: answers here are short words, paths and names."""
 MAX_DIMS = 32
 """Most dimensions of a tensor or array (PyTorch's own limit is 64)."""
-MAX_META_ELEMENTS = 2**40
-"""Most elements a meta tensor (shapes without values) may claim."""
+MAX_META_ELEMENTS = 16 * 1024 * 1024
+"""Most elements a meta tensor (a shape without values) may claim: a frame's worth of float32 values, as the
+grader reads it as zeros (``autograder.student``)."""
 
 _NUMPY_KINDS = "biufc"  # bool, signed, unsigned, float, complex: never object arrays
 _TORCH_DTYPES = {
@@ -126,10 +127,10 @@ def decode(data: Any, from_handle: Callable[[Handle], Any] | None = None, _depth
                 raise WireError("a dict whose items are not key-value pairs")
             return {decode(k, from_handle, _depth + 1): decode(v, from_handle, _depth + 1) for k, v in pairs}
         if tag == "int":
-            digits = _text(data["v"], MAX_DIGITS + 2)
-            if len(digits.lstrip("-")) > MAX_DIGITS:
+            digits = data["v"]
+            if isinstance(digits, str) and len(digits.lstrip("-")) > MAX_DIGITS:
                 raise WireError(f"an integer of more than {MAX_DIGITS} digits")
-            return int(digits)
+            return int(_text(digits, MAX_DIGITS + 1))
         if tag == "bytes":
             return _base64(data["v"])
         if tag == "tensor":
