@@ -1,87 +1,20 @@
-"""Every process the student's code starts: counted, capped and killed at the end.
+"""Every process the student's code starts: found from outside, killed when its answer is sent and at the end.
 
-A pids cgroup (v1 or v2, where this machine lets us create one) caps how many processes the student's process
-may have, which stops fork bombs, and lists every one of them, however they detached (setsid, double fork),
-so none outlives grading. Where no cgroup can be had, the process tree under the worker is killed instead.
+The sandbox's cgroups (``autograder.cgroups``) list every process, however it detached; where none could be made,
+the process tree under bwrap is walked instead. Either way the grader does it, not code the notebook could replace.
 """
 
 from __future__ import annotations
 
-import itertools
 import os
 import shutil
 import signal
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-_V1_ROOT = Path("/sys/fs/cgroup/pids")
-_V2_ROOT = Path("/sys/fs/cgroup")
-_counter = itertools.count()
-
-
-class PidsCgroup:
-    """One cgroup for one student process."""
-
-    def __init__(self, path: Path):
-        self.path = path
-
-    @classmethod
-    def create(cls, max_pids: int) -> tuple[PidsCgroup | None, str | None]:
-        """A new cgroup allowing ``max_pids`` processes, or None and the reason there is none."""
-        name = f"dlgrade-{os.getpid()}-{next(_counter)}"
-        reasons = []
-        for root in _candidate_roots():
-            path = root / name
-            try:
-                path.mkdir()
-            except OSError as exc:
-                reasons.append(f"{root}: {exc.strerror}")
-                continue
-            try:
-                (path / "pids.max").write_text(str(max_pids))
-                return cls(path), None
-            except OSError as exc:
-                reasons.append(f"{path}/pids.max: {exc.strerror}")
-                path.rmdir()
-        return None, "no process limit (no pids cgroup could be created: " + "; ".join(reasons or ["none"]) + ")"
-
-    def add(self, pid: int) -> None:
-        (self.path / "cgroup.procs").write_text(str(pid))
-
-    def pids(self) -> list[int]:
-        try:
-            return [int(line) for line in (self.path / "cgroup.procs").read_text().split()]
-        except OSError:
-            return []
-
-    def hit_limit(self) -> bool:
-        """Whether a fork was refused because of the limit."""
-        for name in ("pids.events",):
-            try:
-                text = (self.path / name).read_text()
-            except OSError:
-                continue
-            return any(line.split()[-1] != "0" for line in text.splitlines() if line.startswith("max"))
-        return False
-
-    def kill_all(self) -> None:
-        for _ in range(100):
-            pids = self.pids()
-            if not pids:
-                return
-            for pid in pids:
-                _kill(pid)
-            time.sleep(0.01)
-
-    def remove(self) -> None:
-        self.kill_all()
-        for _ in range(50):
-            try:
-                self.path.rmdir()
-                return
-            except OSError:
-                time.sleep(0.02)
+from autograder.cgroups import SandboxCgroups, leftover_folders
 
 
 def descendants(pid: int) -> list[int]:
@@ -104,6 +37,37 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def sandbox_strays(pids: list[int], bwrap_pid: int) -> list[int]:
+    """Of ``pids`` (a sandbox's, from its cgroup or bwrap's tree), those the last answer left running: all but bwrap,
+    its init (PID 1 of the sandbox) and the student's Python (PID 2), and but the dead (zombies wait to be reaped)."""
+    strays = []
+    for pid in pids:
+        if pid == bwrap_pid:
+            continue
+        try:
+            status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+        except (OSError, ValueError):
+            continue
+        inner = status.get("NSpid", "").split()
+        if status.get("State", "").split()[:1] in (["Z"], ["X"]) or len(inner) < 2 or inner[-1] in ("1", "2"):
+            continue
+        strays.append(pid)
+    return strays
+
+
+def end_strays(find: Callable[[], list[int]], bwrap_pid: int, seconds: float = 2.0) -> bool:
+    """Kill what ``find`` lists that ``sandbox_strays`` calls strays until none is left (a killed process takes a
+    moment to die); False if some still were after ``seconds`` (a fork bomb outrunning the kills)."""
+    deadline = time.monotonic() + seconds
+    while strays := sandbox_strays(find(), bwrap_pid):
+        if time.monotonic() > deadline:
+            return False
+        for pid in strays:
+            _kill(pid)
+        time.sleep(0.002)
+    return True
+
+
 def kill_tree(pid: int) -> None:
     """Kill ``pid``'s process group, every descendant, then ``pid`` itself."""
     below = descendants(pid) if Path("/proc").is_dir() else []
@@ -123,19 +87,6 @@ def _kill(pid: int) -> None:
         pass
 
 
-def _candidate_roots() -> list[Path]:
-    roots = []
-    if (_V1_ROOT / "cgroup.procs").exists():
-        roots.append(_V1_ROOT)
-    controllers = _V2_ROOT / "cgroup.controllers"
-    if controllers.exists() and "pids" in controllers.read_text().split():
-        own = Path("/proc/self/cgroup").read_text().splitlines()
-        v2 = [line.split("::", 1)[1] for line in own if line.startswith("0::")]
-        if v2:
-            roots.append(_V2_ROOT / v2[0].lstrip("/"))
-    return roots
-
-
 WORK_PREFIX = "dlgrade-work-"
 """Start of a student process's scratch folder's name, followed by the grading process's PID."""
 
@@ -148,12 +99,11 @@ def sweep_leftovers() -> list[Path]:
     """Remove what gradings killed before they could clean up left behind: cgroups (their processes killed first)
     and scratch folders whose grading process is gone. Returns what was removed."""
     removed = []
-    for root in _candidate_roots():
-        for path in root.glob("dlgrade-*-*"):
-            if path.is_dir() and _owner_gone(path.name.removeprefix("dlgrade-")):
-                PidsCgroup(path).remove()
-                if not path.exists():
-                    removed.append(path)
+    for path in leftover_folders():
+        if _owner_gone(path.name.removeprefix("dlgrade-")):
+            SandboxCgroups({"found": path}).remove()
+            if not path.exists():
+                removed.append(path)
     for path in Path(tempfile.gettempdir()).glob(f"{WORK_PREFIX}*"):
         if path.is_dir() and not path.is_symlink() and _owner_gone(path.name.removeprefix(WORK_PREFIX)):
             shutil.rmtree(path, ignore_errors=True)

@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder import replies
+from autograder.cgroups import Budget, SandboxCgroups
 from autograder.notebook import Cell
-from autograder.processes import PidsCgroup, kill_tree, work_folder_prefix
+from autograder.processes import descendants, end_strays, kill_tree, work_folder_prefix
 from autograder.sandbox import confinement, framing
 
 PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
@@ -41,7 +42,9 @@ class Limits:
     total_seconds: float = 600.0
     """Everything for one notebook: cells, questions and restarts."""
     memory_mb: int = 4096
-    """Data memory of the student's process (RLIMIT_DATA); 0 turns the limit off."""
+    """Data memory of the student's process (RLIMIT_DATA); 0 turns the limit off. Where a memory cgroup can be
+    made, everything its sandbox holds in memory counts too: at most memory_mb + disk_mb + 64 MiB (its tmpfs and
+    /dev/shm are memory), shared memory, memfds and child processes included."""
     output_bytes: int = 20_000
     """How much of what the notebook prints is kept for the report; the rest is counted and dropped."""
     restarts: int = 8
@@ -114,7 +117,8 @@ class StudentProcess:
         self.isolation_notes: list[str] = []
         self.process_limit_hit = False
         self.disk_limit_hit = False
-        self._cgroup: PidsCgroup | None = None
+        self.memory_limit_hit = False
+        self._cgroup: SandboxCgroups | None = None
         self._cgroup_tried = False
         self.outcomes: list[CellOutcome] = []
         self.restarts = 0
@@ -154,7 +158,7 @@ class StudentProcess:
                 outcome.error = {"type": "BadReply", "message": str(exc), "where": []}
                 continue
             except StudentError as exc:
-                outcome.fatal = str(exc)
+                outcome.fatal = self._why_killed(str(exc))
                 if not self._recover():
                     return
                 continue
@@ -299,16 +303,36 @@ class StudentProcess:
         return env
 
     def _in_cgroup(self, command: list[str]) -> list[str]:
-        """``command``, started from inside a pids cgroup (where one can be made), so that nothing it forks,
-        however early, escapes the count."""
-        if not self._cgroup_tried and self.limits.processes > 0:
+        """``command``, started from inside the sandbox's cgroups (those that can be made), so that nothing it
+        forks, however early, escapes the count."""
+        if not self._cgroup_tried:
             self._cgroup_tried = True
-            self._cgroup, reason = PidsCgroup.create(self.limits.processes)
-            if reason and not self.confined:  # confined, RLIMIT_NPROC holds the limit without a cgroup
-                self.isolation_notes.append(reason)
-        if self._cgroup is None:
+            self._cgroup, why = SandboxCgroups.create(self._budget())
+            self.isolation_notes += _unheld_notes(why, self.limits, self.confined)
+        files = self._cgroup.procs_files() if self._cgroup is not None else []
+        if not files:
             return command
-        return ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', str(self._cgroup.path / "cgroup.procs"), *command]
+        joins = " && ".join(f'echo $$ > "${index}"' for index in range(len(files)))
+        return ["/bin/sh", "-c", f'{joins} && shift {len(files) - 1} && exec "$@"', *map(str, files), *command]
+
+    def _budget(self) -> Budget:
+        """The sandbox's share of the machine: its processes, all its memory (its tmpfs and /dev/shm are memory),
+        and as many CPUs as it has compute threads."""
+        memory = self.limits.memory_mb
+        if memory > 0 and self.confined:
+            memory += self.limits.disk_mb + confinement.SHM_BYTES // (1 << 20)
+        cpus = min(self.limits.threads, os.cpu_count() or 1)
+        return Budget(self.limits.processes, memory << 20, cpus)
+
+    def _end_strays(self) -> bool:
+        """An answer is in: end every other process its question started, from out here (the notebook can replace
+        anything in its own Python). False if a fork bomb outran the kills."""
+        if not self.confined or self._proc is None:
+            return True
+        bwrap_pid = self._proc.pid
+        held = self._cgroup is not None and "pids" in self._cgroup.held
+        find = self._cgroup.pids if held else (lambda: descendants(bwrap_pid))  # type: ignore[union-attr]
+        return end_strays(find, bwrap_pid)
 
     def _replay(self) -> None:
         """Start a fresh process and rerun the cells that did not hang or crash the last one."""
@@ -340,8 +364,10 @@ class StudentProcess:
         try:
             self._send(framing.pack_frame(dict(request, n=self._turn)), deadline)
             message = framing.read_frame(lambda size: self._receive(size, deadline))
-            return replies.checked(message, self._turn, int(request.get("keep", 0)))
+            reply = replies.checked(message, self._turn, int(request.get("keep", 0)))
         except (framing.BadFrame, replies.BadReply) as exc:
+            if not self._end_strays():
+                self._kill()
             raise StudentBadReply(replies.not_an_answer(str(exc))) from None
         except replies.OutOfTurn as exc:
             self._kill()
@@ -353,7 +379,17 @@ class StudentProcess:
             raise StudentTimeout(_timeout_message(request, seconds)) from None
         except (framing.WireError, OSError) as exc:
             status = self._kill(grace=1.0)
-            raise StudentCrashed(_crash_message(request, status, exc, self.confined)) from None
+            raise StudentCrashed(self._why_killed(_crash_message(request, status, exc, self.confined))) from None
+        if not self._end_strays():
+            self._kill()
+            raise StudentCrashed("the processes this answer started could not all be ended (a fork bomb?)")
+        return reply
+
+    def _why_killed(self, message: str) -> str:
+        """A crash the memory cgroup caused says so, by the limit's name."""
+        if self.memory_limit_hit and "memory" not in message and "signal" in message:
+            return f"{message}: it ran out of memory (memory_mb={self.limits.memory_mb}, all its processes together)"
+        return message
 
     def _send(self, data: bytes, deadline: float) -> None:
         view = memoryview(data)
@@ -387,7 +423,8 @@ class StudentProcess:
                 pass
         kill_tree(proc.pid)
         if self._cgroup is not None:
-            self.process_limit_hit = self.process_limit_hit or self._cgroup.hit_limit()
+            self.process_limit_hit = self.process_limit_hit or self._cgroup.hit("pids")
+            self.memory_limit_hit = self.memory_limit_hit or self._cgroup.hit("memory")
             self._cgroup.kill_all()
         status = proc.wait()
         for fd in (self._requests, self._replies):
@@ -418,6 +455,21 @@ def _dies_with_us(command: list[str]) -> list[str]:
     util-linux's ``setpriv --pdeathsig``, kept through the exec into bwrap, whose ``--die-with-parent`` passes it
     on. A pool process killed with its batch takes its sandbox with it."""
     return [_SETPRIV, "--pdeathsig", "KILL", "--", *command] if _SETPRIV else command
+
+
+def _unheld_notes(why: dict[str, str], limits: Limits, confined: bool) -> list[str]:
+    """What the report says of each limit no cgroup could hold, and what held instead."""
+    notes = []
+    if "pids" in why and not confined:  # confined, RLIMIT_NPROC counts the sandbox's own processes
+        notes.append(f"no process limit (no pids cgroup could be made: {why['pids']})")
+    if "memory" in why and limits.memory_mb > 0:
+        notes.append(
+            "memory_mb held for the notebook's private data only (RLIMIT_DATA): no memory cgroup could be made "
+            f"({why['memory']}), so shared memory and other processes were not counted"
+        )
+    if "cpu" in why:
+        notes.append(f"no CPU share of its own (no cpu cgroup could be made: {why['cpu']}); it ran at low priority")
+    return notes
 
 
 def _record(outcome: CellOutcome, reply: dict) -> None:

@@ -7,6 +7,8 @@ PYTHON="${PYTHON:-python3}"
 # grade without it), and real Fashion-MNIST (the IDX files): week 4 trains and is graded on it, with no download.
 packages=()
 command -v bwrap >/dev/null || packages+=(bubblewrap)
+# libseccomp builds the sandbox's system-call filter (autograder/sandbox/syscall_filter.py).
+ldconfig -p 2>/dev/null | grep -q 'libseccomp\.so\.2' || packages+=(libseccomp2)
 [ -f /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz ] || packages+=(dataset-fashion-mnist)
 if [ "${#packages[@]}" -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     { apt-get update -qq && apt-get install -y -qq "${packages[@]}"; } >/dev/null \

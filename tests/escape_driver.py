@@ -10,6 +10,8 @@ reports what it finds of the files the first left behind.
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import json
 import os
 import sys
@@ -26,6 +28,29 @@ from autograder.notebook import Cell  # noqa: E402
 from autograder.student import Student  # noqa: E402
 from autograder.student_process import Limits, StudentProcess  # noqa: E402
 from autograder.weeks import PACKAGE_DIR  # noqa: E402
+
+CREDENTIAL = "dlgrade-test-credential"
+KEYCTL_JOIN_SESSION_KEYRING, KEYCTL_SEARCH, SESSION, USER = 1, 10, -3, -4
+LIBC = ctypes.CDLL(None, use_errno=True)
+
+
+def hold_a_credential() -> None:
+    """Start a session keyring of our own holding a credential, as a login, ``su -l`` or a service has."""
+    if LIBC.syscall(250, KEYCTL_JOIN_SESSION_KEYRING, None) < 0 or LIBC.syscall(
+        248, b"user", CREDENTIAL.encode(), b"s3cr3t", 6, SESSION
+    ) < 0:
+        raise OSError(ctypes.get_errno(), "could not make a session keyring holding a credential")
+
+
+def keys_left(mark: str) -> list[str]:
+    """What a search of the grader's session and user keyrings finds of a key a sandbox tried to leave, then of the
+    grader's own credential (found: the search works)."""
+    found = []
+    for keyring, name in ((SESSION, f"left-{mark}"), (USER, f"left-{mark}"), (SESSION, CREDENTIAL)):
+        key = LIBC.syscall(250, KEYCTL_SEARCH, keyring, b"user", name.encode(), 0)
+        found.append("found" if key >= 0 else errno.errorcode.get(ctypes.get_errno(), "?"))
+    return found
+
 
 LIMITS = Limits(call_seconds=60, cell_seconds=120, total_seconds=900, disk_mb=64, processes=32)
 
@@ -44,6 +69,7 @@ def run(cells: list[Cell], view) -> dict:
 
 
 def main(scratch: Path, port: int, mark: str) -> None:
+    hold_a_credential()
     submissions = scratch / "submitted"
     notebook = submissions / "ada" / "week1_tensors" / "week1_tensors.ipynb"
     view, _ = student_view(notebook.parent, "cpu", required=True, hidden=(submissions,))
@@ -55,6 +81,7 @@ def main(scratch: Path, port: int, mark: str) -> None:
         "PORT": port,
         "DISK_MB": LIMITS.disk_mb,
         "PROCESSES": LIMITS.processes,
+        "CREDENTIAL": CREDENTIAL,
     }
     preamble = Cell(1, HELPERS + "".join(f"{k} = {v!r}\n" for k, v in names.items()) + "RESULTS = {}\n")
     attempts = [cell(number, name, body) for number, (name, (body, _)) in enumerate(ATTEMPTS.items(), start=2)]
@@ -62,6 +89,7 @@ def main(scratch: Path, port: int, mark: str) -> None:
     later = run([preamble, cell(2, "left for the next submission", LEFTOVERS)], view)
     outcome["left for the next submission"] = later["left for the next submission"]
     outcome["cells that failed"] += later["cells that failed"]
+    outcome["keys left for the next submission"] = keys_left(mark)
     print(json.dumps(outcome))
 
 

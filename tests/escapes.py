@@ -4,7 +4,8 @@ Each attempt is the body of a function run there; it returns what happened, in a
 (an errno name, a list, a few words). ``ATTEMPTS`` maps a telling name to (body, the outcome every grader must
 see). The bodies may use the names the driver defines: ``REPO`` (the checkout being graded from), ``PACKAGE``
 (its autograder/), ``MARK`` (a word in the names of the files planted for it to find), ``GRADER_PID``, ``PORT``
-(a server listening on the grader's loopback), ``DISK_MB`` and ``PROCESSES`` (its limits), and the helpers below.
+(a server listening on the grader's loopback), ``DISK_MB`` and ``PROCESSES`` (its limits), ``CREDENTIAL`` (the
+description of a key in the grader's session keyring), and the helpers below.
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ def found(predicate):
 
 
 EVERY = []
+LEFT_RUNNING = []
 '''
 
 ATTEMPTS: dict[str, tuple[str, object]] = {
@@ -80,7 +82,7 @@ ATTEMPTS: dict[str, tuple[str, object]] = {
         umount = libc_result(LIBC.umount2((PACKAGE + "/graders").encode(), 2))
         return [umount, attempt(lambda: open(PACKAGE + "/graders/week1_tensors.py").read())]
         """,
-        ["ENOENT", "ENOENT"],
+        ["EPERM", "ENOENT"],  # the system-call filter refuses umount2 before the kernel looks at the path
     ),
     "reads the graders and solutions from the repository's git objects": (
         """
@@ -206,7 +208,7 @@ ATTEMPTS: dict[str, tuple[str, object]] = {
         status = os.waitstatus_to_exitcode(os.waitpid(child, 0)[1])
         return "done" if status == 0 else errno.errorcode.get(status, str(status))
         """,
-        "ENOSPC",
+        "EPERM",  # the system-call filter refuses unshare; below it, the namespace allows no user namespaces
     ),
     "joins another namespace": (
         """
@@ -223,6 +225,106 @@ ATTEMPTS: dict[str, tuple[str, object]] = {
                 become_root != "done"]
         """,
         ["0000000000000000", "0000000000000000", "1", True, True],
+    ),
+    # -- the kernel's shared interfaces (the system-call filter) ---------------------------------------------------
+    "reads a credential from the grader's session keyring": (
+        """
+        search = LIBC.syscall(250, 10, -3, b"user", CREDENTIAL.encode(), 0)  # keyctl(KEYCTL_SEARCH, @s, ...)
+        searched = libc_result(0 if search >= 0 else -1)
+        requested = libc_result(0 if LIBC.syscall(249, b"user", CREDENTIAL.encode(), None, 0) >= 0 else -1)
+        listed = [line for line in outcome_of(lambda: open("/proc/keys").read().splitlines()) if CREDENTIAL in line]
+        return [searched, requested, listed]
+        """,
+        ["EPERM", "EPERM", []],
+    ),
+    "leaves a key for the next submission, and fills the key quota": (
+        """
+        def add(name, keyring):
+            return libc_result(0 if LIBC.syscall(248, b"user", name.encode(), b"x", 1, keyring) >= 0 else -1)
+        left = [add("left-" + MARK, keyring) for keyring in (-3, -4, -5)]  # @s, @u, @us
+        quota = sorted({add(f"fill-{number}", -3) for number in range(300)})
+        return [left, quota]
+        """,
+        [["EPERM", "EPERM", "EPERM"], ["EPERM"]],
+    ),
+    "holds every inotify instance and fanotify group its user may have": (
+        """
+        inotify = sorted({libc_result(0 if LIBC.inotify_init1(0) >= 0 else -1) for _ in range(200)})
+        fanotify = libc_result(0 if LIBC.fanotify_init(0, 0) >= 0 else -1)
+        return [inotify, fanotify]
+        """,
+        [["EPERM"], "EPERM"],
+    ),
+    "reaches io_uring, userfaultfd, perf events, bpf and ptrace": (
+        """
+        numbers = {"io_uring_setup": (425, 8, 0), "userfaultfd": (323, 0), "bpf": (321, 0, 0, 0),
+                   "perf_event_open": (298, 0, 0, -1, -1, 0), "ptrace": (101, 0x4206, 1, 0, 0)}  # x86_64
+        if os.uname().machine != "x86_64":
+            numbers = {"io_uring_setup": (425, 8, 0), "userfaultfd": (282, 0), "bpf": (280, 0, 0, 0),
+                       "perf_event_open": (241, 0, 0, -1, -1, 0), "ptrace": (117, 0x4206, 1, 0, 0)}  # aarch64
+        return {name: libc_result(0 if LIBC.syscall(*args) >= 0 else -1) for name, args in numbers.items()}
+        """,
+        dict.fromkeys(("io_uring_setup", "userfaultfd", "bpf", "perf_event_open", "ptrace"), "EPERM"),
+    ),
+    "types into the terminal, turns off address randomisation, or clones into new namespaces": (
+        """
+        import fcntl, termios
+        tty = outcome_of(lambda: os.open("/dev/tty", os.O_RDWR))
+        typed = attempt(lambda: fcntl.ioctl(tty if isinstance(tty, int) else 0, termios.TIOCSTI | (1 << 32), b"x"))
+        personality = libc_result(0 if LIBC.personality(0x0040000) >= 0 else -1)
+        child = LIBC.syscall(56 if os.uname().machine == "x86_64" else 220, 0x10000000 | 17, 0, 0, 0, 0)
+        if child == 0:
+            os._exit(0)
+        cloned = libc_result(0 if child > 0 else -1)
+        return [typed, personality, cloned]
+        """,
+        ["EPERM", "EPERM", "EPERM"],
+    ),
+    "still starts threads and subprocesses, which need clone and clone3": (
+        """
+        import threading
+        done = []
+        thread = threading.Thread(target=lambda: done.append(1))
+        thread.start()
+        thread.join()
+        echoed = subprocess.run(["/bin/echo", "ok"], capture_output=True, text=True).stdout.strip()
+        clone3 = libc_result(0 if LIBC.syscall(435, None, 0) >= 0 else -1)
+        return [done, echoed, clone3]
+        """,
+        [[1], "ok", "ENOSYS"],
+    ),
+    "raises its priority above the grader's": (
+        """
+        return [os.getpriority(os.PRIO_PROCESS, 0), attempt(lambda: os.setpriority(os.PRIO_PROCESS, 0, 0))]
+        """,
+        [10, "EACCES"],  # worker.NICE, set before any student code ran
+    ),
+    # -- nothing outlives its answer --------------------------------------------------------------------------------
+    "starts a child that outlives its answer, with the grader's clean-up replaced": (
+        """
+        import time
+        from autograder.sandbox import answering
+        answering._end_other_processes = lambda: None
+        child = os.fork()
+        if child == 0:
+            os.setsid()
+            time.sleep(600)
+            os._exit(0)
+        LEFT_RUNNING.append(child)
+        return "started"
+        """,
+        "started",
+    ),
+    "finds the child it left still running at its next answer": (
+        """
+        def state(pid):
+            try:
+                return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                return "gone"
+        return ["ended" if state(pid) in ("Z", "gone") else "running" for pid in LEFT_RUNNING]
+        """,
+        ["ended"],
     ),
     # -- writing outside its scratch space, by any path -----------------------------------------------------------
     "writes outside its scratch space, by any path": (

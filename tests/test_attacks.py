@@ -186,8 +186,8 @@ def test_fork_bomb_is_bounded_where_no_cgroup_can_be_made(tmp_path, monkeypatch)
 
     if confinement.unavailable() is not None:
         pytest.skip(f"the sandbox is what bounds processes without a cgroup: {confinement.unavailable()}")
-    refused = (None, "no process limit (no pids cgroup could be created: refused by this test)")
-    monkeypatch.setattr(student_process.PidsCgroup, "create", classmethod(lambda cls, max_pids: refused))
+    refused = (student_process.SandboxCgroups({}), dict.fromkeys(("pids", "memory", "cpu"), "refused by this test"))
+    monkeypatch.setattr(student_process.SandboxCgroups, "create", classmethod(lambda cls, budget: refused))
     function, source, words = PART_ATTACKS["fork bomb"]
     report = grade(submission(tmp_path, WEEK, {function: source}), call_seconds=6)
     assert report.score == FULL - 2

@@ -116,6 +116,13 @@ def test_the_next_submission_finds_nothing_left(escapes):
     assert not list(Path("/tmp").glob(f"**/left-{mark}")) and not list(repo.glob(f"**/left-{mark}"))
 
 
+def test_the_grader_keyrings_hold_no_key_the_sandbox_left(escapes):
+    """Do the grader's session and user keyrings, searched after grading, hold no key the notebook tried to leave
+    (the credential in its session keyring is found by the same search, so the search works)?"""
+    _, outcomes, *_ = escapes
+    assert outcomes["keys left for the next submission"] == ["ENOKEY", "ENOKEY", "found"]
+
+
 def test_the_grader_loopback_heard_nothing(escapes):
     """Did nothing reach the server on the grader's loopback?"""
     _, _, heard, *_ = escapes

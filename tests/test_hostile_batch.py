@@ -19,7 +19,8 @@ from crafted_replies import RESTARTING
 from test_hostile_replies import notebooks
 
 from autograder.batch import Submission, result_file, result_folder, student_of
-from autograder.processes import WORK_PREFIX, PidsCgroup, sweep_leftovers
+from autograder.cgroups import Budget, SandboxCgroups
+from autograder.processes import WORK_PREFIX, sweep_leftovers
 from autograder.weeks import REPO_DIR, get_week
 
 pytestmark = pytest.mark.slow
@@ -141,10 +142,10 @@ def test_leftovers_of_a_killed_grading_are_swept(tmp_path: Path) -> None:
         (folder / "home").mkdir(parents=True)
     made = []
     for owner in (dead, alive):
-        cgroup, _ = PidsCgroup.create(4)
-        if cgroup is not None:
-            renamed = cgroup.path.with_name(f"dlgrade-{owner}test")
-            cgroup.path.rename(renamed)
+        cgroup, _ = SandboxCgroups.create(Budget(processes=4, memory_bytes=0, cpus=0))
+        if "pids" in cgroup.folders:
+            renamed = cgroup.folders["pids"].with_name(f"dlgrade-{owner}test")
+            cgroup.folders["pids"].rename(renamed)
             made.append(renamed)
     try:
         removed = sweep_leftovers()
@@ -156,4 +157,4 @@ def test_leftovers_of_a_killed_grading_are_swept(tmp_path: Path) -> None:
     finally:
         shutil.rmtree(scratch[1], ignore_errors=True)
         for path in made:
-            PidsCgroup(path).remove()
+            SandboxCgroups({"pids": path}).remove()

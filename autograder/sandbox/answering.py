@@ -229,6 +229,7 @@ def serve(request_fd: int, reply_fd: int) -> int:
             request = wire.read_frame(requests.read)
         except wire.WireError:
             return 0
+        _reap()  # what the grader ended after the last answer: zombies would count against the process limit
         try:
             reply = worker.answer(request)
         except BaseException as exc:  # noqa: BLE001 - SystemExit and KeyboardInterrupt are the student's too
@@ -258,7 +259,8 @@ def _start_cuda() -> None:
 
 
 def _end_other_processes() -> None:
-    """In the student's own PID namespace, end whatever the last answer started (children, fork bombs).
+    """In the student's own PID namespace, end whatever the last answer started (children, fork bombs), before the
+    answer is sent. The notebook can replace this; the grader ends them again from outside once the answer is in.
 
     kill(-1) reaches every process of that namespace it may signal except its init (bwrap's) and itself, and
     nothing outside it.
@@ -270,6 +272,11 @@ def _end_other_processes() -> None:
             os.kill(-1, signal.SIGKILL)
         except OSError:
             pass
+    _reap()
+
+
+def _reap() -> None:
+    """Collect the exit status of every child that has ended."""
     while True:
         try:
             if os.waitpid(-1, os.WNOHANG) == (0, 0):

@@ -9,7 +9,8 @@ hidden inside those (the repository, data sets, a package installed beside the g
 read-only tmpfs. It may write only to one size-capped tmpfs at ``/tmp`` (its home and working folder are in it)
 and a small ``/dev/shm``; ``/`` and ``/dev`` are read-only. It has its own user, PID, network, IPC, UTS and cgroup
 namespaces, a ``/proc`` of its own PID namespace, no capabilities, ``no_new_privs``, and no way to make user
-namespaces of its own: it can neither unmount nor remount nor reach another namespace.
+namespaces of its own: it can neither unmount nor remount nor reach another namespace. A seccomp filter
+(``syscall_filter``) refuses the kernel interfaces namespaces do not cover: keyrings, io_uring, inotify, bpf, ...
 
 As root, bwrap would map the student to root outside (and root is exempt from RLIMIT_NPROC), so the grader
 makes the user namespace itself with util-linux's ``unshare``, mapping root and ``nobody``, and the sandbox
@@ -28,6 +29,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from autograder.sandbox import syscall_filter
+
 BWRAP_ENV = "DLGRADE_BWRAP"
 """Which bwrap to run (default: the one on PATH); tests point it at a missing file to see the refusal."""
 HOME, WORKDIR, TMP = "/tmp/home", "/tmp/work", "/tmp"
@@ -36,6 +39,9 @@ NOBODY = 65534
 SYSTEM_DIRS = ("/usr",)
 MERGED_USR = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/alternatives")
+MASKED_PROC = ("/proc/keys", "/proc/key-users", "/proc/kcore", "/proc/timer_list", "/proc/sched_debug")
+"""Files of the sandbox's /proc that show the machine's, not the sandbox's (the keys of every keyring its user may
+view, the kernel's memory and timers): empty, as Docker masks them."""
 GPU_SYS = ("/sys/block", "/sys/bus", "/sys/class", "/sys/dev", "/sys/devices")  # what Flatpak shows of /sys
 
 
@@ -72,6 +78,10 @@ def unavailable() -> str | None:
     if os.geteuid() == 0 and not (shutil.which("unshare") and shutil.which("setpriv")):
         return "util-linux's unshare and setpriv are needed to confine student code as root"
     try:
+        syscall_filter.program()
+    except syscall_filter.FilterUnavailable as exc:
+        return f"the sandbox's system-call filter cannot be built: {exc}"
+    try:
         with Sandbox(["/bin/true"], View(Path(__file__).resolve().parent.parent), disk_bytes=1 << 20) as sandbox:
             probe = subprocess.run(sandbox.argv, pass_fds=sandbox.fds, capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.SubprocessError, ConfinementError) as exc:
@@ -102,15 +112,25 @@ class Sandbox:
         self.fds: tuple[int, ...] = ()
         self._holder: subprocess.Popen | None = None
         self._userns_fd: int | None = None
+        self._filter_fd: int | None = None
         self.argv: list[str] = []
 
     def __enter__(self) -> Sandbox:
         path = bwrap()
         if path is None:
             raise ConfinementError("bubblewrap is not installed")
+        try:
+            self._filter_fd = syscall_filter.readable_fd()
+            self.fds = (self._filter_fd,)
+            if os.geteuid() == 0:
+                self._userns_fd = self._root_user_namespace()
+                self.fds += (self._userns_fd,)
+        except syscall_filter.FilterUnavailable as exc:
+            raise ConfinementError(str(exc)) from None
+        except BaseException:
+            self.__exit__()
+            raise
         if os.geteuid() == 0:
-            self._userns_fd = self._root_user_namespace()
-            self.fds = (self._userns_fd,)
             namespaces = ["--userns", str(self._userns_fd), "--unshare-pid", "--unshare-net", "--unshare-ipc"]
             namespaces += ["--unshare-uts", "--unshare-cgroup-try", "--cap-drop", "ALL"]
             namespaces += [arg for cap in ("CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP") for arg in ("--cap-add", cap)]
@@ -122,15 +142,16 @@ class Sandbox:
             command = self.command
         # bwrap's own init is PID 1 of the sandbox, not the student's Python: it dies with bwrap (--die-with-parent),
         # and the kernel then kills every process of the PID namespace, whatever the student's code did to itself.
-        lifetime = ["--die-with-parent", "--new-session", "--hostname", "sandbox"]
+        lifetime = ["--die-with-parent", "--new-session", "--hostname", "sandbox", "--seccomp", str(self._filter_fd)]
         self.argv = [path, *namespaces, *lifetime, *self._filesystem(), "--", *command]
         return self
 
     def __exit__(self, *exc: object) -> None:
-        """bwrap has entered the namespace (or failed to start): let go of it."""
-        if self._userns_fd is not None:
-            os.close(self._userns_fd)
-            self._userns_fd = None
+        """bwrap has entered the namespace and read the filter (or failed to start): let go of them."""
+        for fd in (self._userns_fd, self._filter_fd):
+            if fd is not None:
+                os.close(fd)
+        self._userns_fd = self._filter_fd = None
         if self._holder is not None:
             self._holder.stdin.close()  # type: ignore[union-attr]
             self._holder.wait()
@@ -180,6 +201,7 @@ class Sandbox:
         made = _ancestors([*binds, *covers, *shown, *etc, *sys_dirs], binds)
         # First what everything else may sit inside (a checkout or a venv under /tmp): /proc, /dev and the scratch.
         args = ["--proc", "/proc", "--dev", "/dev", "--size", str(SHM_BYTES), "--perms", "1777", "--tmpfs", "/dev/shm"]
+        args += [arg for name in MASKED_PROC if os.path.exists(name) for arg in ("--ro-bind", "/dev/null", name)]
         args += ["--size", str(self.disk_bytes), "--perms", "1777", "--tmpfs", TMP]
         args += [arg for folder in made for arg in ("--perms", "0755", "--dir", str(folder))]
         for link in MERGED_USR:

@@ -1,18 +1,25 @@
 """The student's process: ``python -m autograder.sandbox.worker REQUEST_FD REPLY_FD MEMORY_MB PROCESSES``.
 
 Its walls (``confinement``) are built before Python starts. Here the limits come first, before torch and numpy
-are imported and before any student code runs: data memory (RLIMIT_DATA), no core files, and, when confined, the
-number of processes and threads (RLIMIT_NPROC, which counts only this sandbox's, in its own user namespace).
+are imported and before any student code runs: data memory (RLIMIT_DATA), no core files, a low priority, and,
+when confined, the number of processes and threads (RLIMIT_NPROC, which counts only this sandbox's, in its own
+user namespace).
 """
 
 from __future__ import annotations
 
+import os
 import resource
 import sys
+
+NICE = 10
+"""The student's process runs below the grader's priority: where no cpu cgroup shares the machine out, a busy
+notebook still yields to the grader and to the rest of the machine."""
 
 
 def apply_limits(memory_mb: int, processes: int) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    os.nice(NICE)
     if memory_mb > 0:
         limit = memory_mb * 1024 * 1024
         try:

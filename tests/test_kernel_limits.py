@@ -1,0 +1,173 @@
+"""Do the sandbox's cgroups hold what rlimits cannot: all of its memory (shared mappings, memfds, SysV shared
+memory, child processes) and one fair share of the CPU however many processes it runs? Where this machine lets
+no cgroup be made, does the report say which limit held instead?
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from helpers import grade, submission
+
+from autograder import cgroups, student_process
+from autograder.sandbox import confinement
+
+WEEK, FULL, MIB = "week1_tensors", 25, 1 << 20
+MEMORY_MB, DISK_MB = 1024, 256
+MARGIN_MB = 256
+"""Beyond the sandbox's budget (memory_mb + disk_mb + 64 MiB of /dev/shm), what the machine may lose while the
+notebook runs: the grader's own bookkeeping and the kernel's for a new process."""
+
+HOARDERS = {
+    "shared mappings": """
+        def storage_facts(t):
+            import mmap
+            hoard = []
+            while True:
+                block = mmap.mmap(-1, 64 << 20, flags=mmap.MAP_SHARED)
+                block.write(b"x" * (64 << 20))
+                hoard.append(block)
+        """,
+    "a memfd": """
+        def storage_facts(t):
+            import os
+            fd = os.memfd_create("hoard")
+            while True:
+                os.write(fd, b"x" * (16 << 20))
+        """,
+    "SysV shared memory": """
+        def storage_facts(t):
+            import ctypes
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.shmat.restype = ctypes.c_void_p
+            while True:
+                segment = libc.shmget(0, 64 << 20, 0o1600)
+                address = libc.shmat(segment, None, 0)
+                ctypes.memset(address, 1, 64 << 20)
+        """,
+    "child processes": """
+        def storage_facts(t):
+            import os, time
+            for _ in range(6):
+                if os.fork() == 0:
+                    hoard = bytearray(400 << 20)
+                    time.sleep(60)
+                    os._exit(0)
+            time.sleep(60)
+        """,
+}
+
+
+def memory_cgroup_or_skip() -> None:
+    if confinement.unavailable() is not None:
+        pytest.skip(f"these limits are the sandbox's: {confinement.unavailable()}")
+    made, why = cgroups.SandboxCgroups.create(cgroups.Budget(0, 64 * MIB, 0))
+    made.remove()
+    if "memory" in why:
+        pytest.skip(f"no memory cgroup can be made here ({why['memory']}); the note test covers this case")
+
+
+class LowestAvailable(threading.Thread):
+    """The machine's MemAvailable, sampled until stopped: how much the notebook took from everything else."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.before, self.lowest, self.running = _available(), _available(), True
+
+    def run(self) -> None:
+        while self.running:
+            self.lowest = min(self.lowest, _available())
+            time.sleep(0.005)
+
+    def stop(self) -> int:
+        self.running = False
+        self.join()
+        return self.before - self.lowest
+
+
+def _available() -> int:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no MemAvailable in /proc/meminfo")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("hoarder", list(HOARDERS))
+def test_memory_beyond_the_limit_costs_only_that_part(tmp_path, hoarder):
+    """A part that holds memory the process's rlimit does not count, until stopped: does it lose only its own 2
+    points, while the machine loses no more than the sandbox's budget and a stated margin?"""
+    memory_cgroup_or_skip()
+    path = submission(tmp_path, WEEK, {"storage_facts": HOARDERS[hoarder]})
+    watch = LowestAvailable()
+    watch.start()
+    try:
+        report = grade(path, call_seconds=30, memory_mb=MEMORY_MB, disk_mb=DISK_MB)
+    finally:
+        taken = watch.stop()
+    assert report.score == FULL - 2, [t.output for t in report.tests if t.status == "failed"]
+    assert {t.part for t in report.tests if t.status == "failed"} == {"storage_facts"}
+    budget = (MEMORY_MB + DISK_MB + confinement.SHM_BYTES // MIB + MARGIN_MB) * MIB
+    assert taken <= budget, f"the machine lost {taken // MIB} MiB, more than {budget // MIB}"
+
+
+def test_without_a_memory_cgroup_the_report_says_what_held(tmp_path, monkeypatch):
+    """Where no cgroup can be made (an unprivileged grader without delegation), does the report say that memory_mb
+    held for private data only, and that the notebook had no CPU share of its own?"""
+    refused = (cgroups.SandboxCgroups({}), dict.fromkeys(("pids", "memory", "cpu"), "refused by this test"))
+    monkeypatch.setattr(student_process.SandboxCgroups, "create", classmethod(lambda cls, budget: refused))
+    report = grade(submission(tmp_path, WEEK), call_seconds=20)
+    assert report.score == FULL
+    notes = "\n".join(report.notes)
+    assert "memory_mb held for the notebook's private data only (RLIMIT_DATA)" in notes
+    assert "refused by this test" in notes and "no CPU share of its own" in notes
+
+
+BUSY = """
+    def storage_facts(t):
+        import os, time
+        for _ in range(32):
+            if os.fork() == 0:
+                while True:
+                    pass
+        time.sleep(4)
+        return (t.numel(), t.element_size() * 8, t.numel() * t.element_size())
+    """
+
+
+@pytest.mark.slow
+def test_a_busy_notebook_runs_in_one_cpu_share(tmp_path):
+    """While a part keeps 32 processes busy, are they all in the sandbox's one cpu cgroup, limited to its threads'
+    worth of CPUs, so the scheduler shares the machine between it and everything else as between two programs?"""
+    if confinement.unavailable() is not None:
+        pytest.skip(f"the CPU share is the sandbox's: {confinement.unavailable()}")
+    made, why = cgroups.SandboxCgroups.create(cgroups.Budget(0, 0, 1))
+    made.remove()
+    if "cpu" in why:
+        pytest.skip(f"no cpu cgroup can be made here ({why['cpu']}); the note test covers this case")
+    seen: list[tuple[int, int, str]] = []
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            for folder in cgroups.leftover_folders():
+                quota = next((folder / n for n in ("cpu.max", "cpu.cfs_quota_us") if (folder / n).exists()), None)
+                if quota is not None:
+                    pids = (folder / "cgroup.procs").read_text().split()
+                    seen.append((len(pids), len(set(pids)), quota.read_text().strip()))
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        report = grade(submission(tmp_path, WEEK, {"storage_facts": BUSY}), call_seconds=20, threads=1)
+    finally:
+        done.set()
+        watcher.join()
+    busiest = max(seen, default=(0, 0, ""))
+    assert busiest[0] >= 32, seen[-5:]
+    assert busiest[2].split()[0] == str(cgroups.PERIOD_US)  # threads=1: one CPU's worth per period
+    assert report.score == FULL  # the busy processes were ended once it answered, and it answered right
