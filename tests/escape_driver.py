@@ -36,9 +36,10 @@ LIBC = ctypes.CDLL(None, use_errno=True)
 
 def hold_a_credential() -> None:
     """Start a session keyring of our own holding a credential, as a login, ``su -l`` or a service has."""
-    if LIBC.syscall(250, KEYCTL_JOIN_SESSION_KEYRING, None) < 0 or LIBC.syscall(
-        248, b"user", CREDENTIAL.encode(), b"s3cr3t", 6, SESSION
-    ) < 0:
+    if (
+        LIBC.syscall(250, KEYCTL_JOIN_SESSION_KEYRING, None) < 0
+        or LIBC.syscall(248, b"user", CREDENTIAL.encode(), b"s3cr3t", 6, SESSION) < 0
+    ):
         raise OSError(ctypes.get_errno(), "could not make a session keyring holding a credential")
 
 
