@@ -37,10 +37,10 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def sandbox_strays(pids: list[int], bwrap_pid: int) -> list[int]:
-    """Of ``pids`` (a sandbox's, from its cgroup or bwrap's tree), those the last answer left running: all but bwrap,
-    its init (PID 1 of the sandbox) and the student's Python (PID 2), and but the dead (zombies wait to be reaped)."""
-    strays = []
+def sandbox_members(pids: list[int], bwrap_pid: int) -> tuple[int | None, list[int]]:
+    """Of ``pids`` (a sandbox's, from its cgroup or bwrap's tree): the student's Python (PID 2 of the sandbox; bwrap's
+    init is PID 1), and the strays, every other living process but bwrap itself (zombies only wait to be reaped)."""
+    worker, strays = None, []
     for pid in pids:
         if pid == bwrap_pid:
             continue
@@ -49,10 +49,41 @@ def sandbox_strays(pids: list[int], bwrap_pid: int) -> list[int]:
         except (OSError, ValueError):
             continue
         inner = status.get("NSpid", "").split()
-        if status.get("State", "").split()[:1] in (["Z"], ["X"]) or len(inner) < 2 or inner[-1] in ("1", "2"):
+        if len(inner) < 2 or inner[-1] == "1":
             continue
-        strays.append(pid)
-    return strays
+        if inner[-1] == "2":
+            worker = pid
+        elif status.get("State", "").split()[:1] not in (["Z"], ["X"]):
+            strays.append(pid)
+    return worker, strays
+
+
+def sandbox_strays(pids: list[int], bwrap_pid: int) -> list[int]:
+    return sandbox_members(pids, bwrap_pid)[1]
+
+
+def stop(pid: int, seconds: float = 0.2) -> None:
+    """SIGSTOP ``pid`` (which no code can catch, block or ignore) and wait, a little, until all its threads stand."""
+    try:
+        os.kill(pid, signal.SIGSTOP)
+    except (ProcessLookupError, PermissionError):
+        return
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return
+        if stat[stat.rindex(")") + 2 :].split()[0] in ("T", "t", "Z", "X"):
+            return
+        time.sleep(0.0005)
+
+
+def resume(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGCONT)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def end_strays(find: Callable[[], list[int]], bwrap_pid: int, seconds: float = 2.0) -> bool:

@@ -25,7 +25,7 @@ from pathlib import Path
 from autograder import replies
 from autograder.cgroups import Budget, SandboxCgroups
 from autograder.notebook import Cell
-from autograder.processes import descendants, end_strays, kill_tree, work_folder_prefix
+from autograder.processes import descendants, end_strays, kill_tree, resume, sandbox_members, stop, work_folder_prefix
 from autograder.sandbox import confinement, framing
 
 PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
@@ -130,6 +130,7 @@ class StudentProcess:
         self.workdir = Path(tempfile.mkdtemp(prefix=work_folder_prefix())) if workdir is None else workdir
         self._deadline = time.monotonic() + limits.total_seconds
         self._proc: subprocess.Popen | None = None
+        self._worker_pid: int | None = None  # the student's Python, outside the sandbox's PID namespace
         self._output: _Output | None = None
 
     @property
@@ -325,13 +326,18 @@ class StudentProcess:
         return Budget(self.limits.processes, memory << 20, cpus)
 
     def _end_strays(self) -> bool:
-        """An answer is in: end every other process its question started, from out here (the notebook can replace
-        anything in its own Python). False if a fork bomb outran the kills."""
+        """An answer is in: stop the student's Python until the next question (SIGSTOP: no thread of it works
+        between answers) and end every other process its question started. Done from out here: the notebook can
+        replace anything in its own Python. False if a fork bomb outran the kills."""
         if not self.confined or self._proc is None:
             return True
         bwrap_pid = self._proc.pid
         held = self._cgroup is not None and "pids" in self._cgroup.held
         find = self._cgroup.pids if held else (lambda: descendants(bwrap_pid))  # type: ignore[union-attr]
+        if self._worker_pid is None:
+            self._worker_pid = sandbox_members(find(), bwrap_pid)[0]
+        if self._worker_pid is not None:
+            stop(self._worker_pid)
         return end_strays(find, bwrap_pid)
 
     def _replay(self) -> None:
@@ -361,6 +367,8 @@ class StudentProcess:
         deadline = min(time.monotonic() + seconds, self._deadline)
         budget_bound = deadline == self._deadline
         self._turn += 1
+        if self._worker_pid is not None:
+            resume(self._worker_pid)
         try:
             self._send(framing.pack_frame(dict(request, n=self._turn)), deadline)
             message = framing.read_frame(lambda size: self._receive(size, deadline))
@@ -414,6 +422,7 @@ class StudentProcess:
         ``grace``: a process that closed the channel is given that long to end by itself, so that its own exit
         status is reported (bwrap, outside the sandbox, needs a moment to pass on the worker's)."""
         proc, self._proc = self._proc, None
+        self._worker_pid = None
         if proc is None:
             return None
         if grace:

@@ -1,10 +1,12 @@
 """Do the sandbox's cgroups hold what rlimits cannot: all of its memory (shared mappings, memfds, SysV shared
 memory, child processes) and one fair share of the CPU however many processes it runs? Where this machine lets
-no cgroup be made, does the report say which limit held instead?
+no cgroup be made, does the report say which limit held instead? And does nothing of the sandbox work between
+its answers?
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -13,7 +15,11 @@ import pytest
 from helpers import grade, submission
 
 from autograder import cgroups, student_process
+from autograder.grade import student_view
+from autograder.notebook import Cell
 from autograder.sandbox import confinement
+from autograder.student import Student
+from autograder.student_process import Limits, StudentProcess
 
 WEEK, FULL, MIB = "week1_tensors", 25, 1 << 20
 MEMORY_MB, DISK_MB = 1024, 256
@@ -171,3 +177,54 @@ def test_a_busy_notebook_runs_in_one_cpu_share(tmp_path):
     assert busiest[0] >= 32, seen[-5:]
     assert busiest[2].split()[0] == str(cgroups.PERIOD_US)  # threads=1: one CPU's worth per period
     assert report.score == FULL  # the busy processes were ended once it answered, and it answered right
+
+
+SPINNER = """
+import threading
+COUNT = [0]
+
+
+def spin():
+    while True:
+        COUNT[0] += 1
+
+
+threading.Thread(target=spin, daemon=True).start()
+"""
+
+
+def _students_python() -> int:
+    """The confined student's Python this test started: PID 2 of its sandbox, with this test's marker."""
+    marker = f"DLGRADE_WORKER={os.getpid()}\0".encode()
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and marker in (entry / "environ").read_bytes():
+                nspid = [line for line in (entry / "status").read_text().splitlines() if line.startswith("NSpid")]
+                if len(nspid) == 1 and len(nspid[0].split()) > 2 and nspid[0].split()[-1] == "2":
+                    return int(entry.name)
+        except OSError:
+            continue
+    raise AssertionError("no confined student process found")
+
+
+def _state_and_cpu(pid: int) -> tuple[str, int]:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return fields[0], int(fields[11]) + int(fields[12])  # state, utime + stime in clock ticks
+
+
+def test_no_thread_works_between_answers(tmp_path):
+    """A cell leaves a thread spinning: once the cell's answer is in, does the student's Python stand still (stopped
+    from outside, using no CPU) until the next question, and does that question still get its answer?"""
+    if confinement.unavailable() is not None:
+        pytest.skip(f"stopping between answers is the sandbox's: {confinement.unavailable()}")
+    view, _ = student_view(tmp_path, "cpu", required=True)
+    with StudentProcess([Cell(1, SPINNER)], Limits(call_seconds=20), view=view) as process:
+        process.start()
+        assert process.outcomes[0].error is None and process.outcomes[0].fatal is None
+        worker = _students_python()
+        state, before = _state_and_cpu(worker)
+        time.sleep(0.5)
+        after = _state_and_cpu(worker)[1]
+        assert state == "T" and after == before
+        counted = Student(process).value("COUNT")
+        assert counted[0] > 0
