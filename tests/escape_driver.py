@@ -53,6 +53,18 @@ def keys_left(mark: str) -> list[str]:
     return found
 
 
+def grader_still_can() -> list[str]:
+    """Machine-side probes after the sandboxes ran: the grader's user can still add a key (no quota filled) and
+    make an inotify instance (no count held)."""
+    added = LIBC.syscall(248, b"user", b"dlgrade-test-probe", b"x", 1, SESSION)
+    key = "done" if added >= 0 else errno.errorcode.get(ctypes.get_errno(), "?")
+    watcher = LIBC.inotify_init1(0)
+    watch = "done" if watcher >= 0 else errno.errorcode.get(ctypes.get_errno(), "?")
+    if watcher >= 0:
+        os.close(watcher)
+    return [key, watch]
+
+
 LIMITS = Limits(call_seconds=60, cell_seconds=120, total_seconds=900, disk_mb=64, processes=32)
 
 
@@ -91,6 +103,7 @@ def main(scratch: Path, port: int, mark: str) -> None:
     outcome["left for the next submission"] = later["left for the next submission"]
     outcome["cells that failed"] += later["cells that failed"]
     outcome["keys left for the next submission"] = keys_left(mark)
+    outcome["the grader still can add a key and watch files"] = grader_still_can()
     print(json.dumps(outcome))
 
 

@@ -118,9 +118,11 @@ def test_the_next_submission_finds_nothing_left(escapes):
 
 def test_the_grader_keyrings_hold_no_key_the_sandbox_left(escapes):
     """Do the grader's session and user keyrings, searched after grading, hold no key the notebook tried to leave
-    (the credential in its session keyring is found by the same search, so the search works)?"""
+    (the credential in its session keyring is found by the same search, so the search works), and can the grader's
+    user still add a key and make an inotify instance (the notebook filled no quota and held no count)?"""
     _, outcomes, *_ = escapes
     assert outcomes["keys left for the next submission"] == ["ENOKEY", "ENOKEY", "found"]
+    assert outcomes["the grader still can add a key and watch files"] == ["done", "done"]
 
 
 def test_the_grader_loopback_heard_nothing(escapes):

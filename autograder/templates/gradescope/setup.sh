@@ -11,7 +11,7 @@ TORCH_INDEX="${DLGRADE_TORCH_INDEX:-https://download.pytorch.org/whl/cpu}"
 
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends python3 python3-venv python3-pip bubblewrap util-linux
+apt-get install -y -qq --no-install-recommends python3 python3-venv python3-pip bubblewrap util-linux libseccomp2
 python3 -m venv "$VENV"
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
 # The CPU build first: installed from PyPI as a dependency, torch would bring CUDA's libraries (gigabytes).
