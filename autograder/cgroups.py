@@ -87,11 +87,11 @@ class SandboxCgroups:
                 continue
         return []
 
-    def hit(self, controller: str) -> bool:
-        """Whether the kernel refused or killed for this controller's limit: a fork refused, an OOM kill."""
+    def hit(self, controller: str) -> int:
+        """How often the kernel refused or killed for this controller's limit (forks refused, OOM kills)."""
         folder = self.folders.get(controller)
         if folder is None:
-            return False
+            return 0
         files = {"pids": ("pids.events", "max"), "memory": ("memory.events", "oom_kill")}
         if controller == "memory" and not (folder / "memory.events").exists():
             files["memory"] = ("memory.oom_control", "oom_kill")  # v1
@@ -99,8 +99,9 @@ class SandboxCgroups:
         try:
             lines = (folder / file).read_text().splitlines()
         except OSError:
-            return False
-        return any(line.split()[0] == key and line.split()[-1] != "0" for line in lines if line.split())
+            return 0
+        counts = [line.split()[-1] for line in lines if line.split() and line.split()[0] == key]
+        return int(counts[0]) if counts and counts[0].isdigit() else 0
 
     def kill_all(self) -> None:
         for _ in range(100):

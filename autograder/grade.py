@@ -149,6 +149,11 @@ def _process_notes(process: StudentProcess) -> list[str]:
     notes = list(process.isolation_notes)
     if process.disk_limit_hit or any(o.fatal and "scratch space" in o.fatal for o in process.outcomes):
         notes.append(f"the notebook filled its scratch space (limit disk_mb={process.limits.disk_mb})")
+    if process.memory_limit_hit:
+        notes.append(
+            f"the notebook ran out of memory (limit memory_mb={process.limits.memory_mb}: all its processes, shared "
+            "memory and scratch space together); its process was restarted"
+        )
     if process.process_limit_hit:
         notes.append(f"the notebook tried to run more than {process.limits.processes} processes (limit processes)")
     if process.restarts:

@@ -118,6 +118,8 @@ class StudentProcess:
         self.process_limit_hit = False
         self.disk_limit_hit = False
         self.memory_limit_hit = False
+        self._oom_kills = 0  # the memory cgroup's count at the last kill: did this one run out of memory?
+        self._out_of_memory = False
         self._cgroup: SandboxCgroups | None = None
         self._cgroup_tried = False
         self.outcomes: list[CellOutcome] = []
@@ -395,8 +397,9 @@ class StudentProcess:
 
     def _why_killed(self, message: str) -> str:
         """A crash the memory cgroup caused says so, by the limit's name."""
-        if self.memory_limit_hit and "memory" not in message and "signal" in message:
-            return f"{message}: it ran out of memory (memory_mb={self.limits.memory_mb}, all its processes together)"
+        if self._out_of_memory and "memory" not in message:
+            said = message.replace(" (sys.exit, os._exit or a crash?)", "")
+            return f"{said}: it ran out of memory (memory_mb={self.limits.memory_mb}, all its processes together)"
         return message
 
     def _send(self, data: bytes, deadline: float) -> None:
@@ -432,8 +435,10 @@ class StudentProcess:
                 pass
         kill_tree(proc.pid)
         if self._cgroup is not None:
-            self.process_limit_hit = self.process_limit_hit or self._cgroup.hit("pids")
-            self.memory_limit_hit = self.memory_limit_hit or self._cgroup.hit("memory")
+            self.process_limit_hit = self.process_limit_hit or self._cgroup.hit("pids") > 0
+            oom_kills = self._cgroup.hit("memory")
+            self._out_of_memory, self._oom_kills = oom_kills > self._oom_kills, oom_kills
+            self.memory_limit_hit |= self._out_of_memory
             self._cgroup.kill_all()
         status = proc.wait()
         for fd in (self._requests, self._replies):
