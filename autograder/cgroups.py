@@ -23,6 +23,11 @@ CGROUP_ENV = "DLGRADE_CGROUP"
 ROOT = Path("/sys/fs/cgroup")
 CONTROLLERS = ("pids", "memory", "cpu")
 PERIOD_US = 100_000
+_EVENTS = {
+    "pids": (("pids.events", "max"),),
+    "memory": (("memory.events", "oom_kill"), ("memory.oom_control", "oom_kill")),  # v2, then v1
+}
+"""Where each controller counts the times its limit held: the first of these files that can be read."""
 _counter = itertools.count()
 
 
@@ -92,16 +97,14 @@ class SandboxCgroups:
         folder = self.folders.get(controller)
         if folder is None:
             return 0
-        files = {"pids": ("pids.events", "max"), "memory": ("memory.events", "oom_kill")}
-        if controller == "memory" and not (folder / "memory.events").exists():
-            files["memory"] = ("memory.oom_control", "oom_kill")  # v1
-        file, key = files.get(controller, ("", ""))
-        try:
-            lines = (folder / file).read_text().splitlines()
-        except OSError:
-            return 0
-        counts = [line.split()[-1] for line in lines if line.split() and line.split()[0] == key]
-        return int(counts[0]) if counts and counts[0].isdigit() else 0
+        for file, key in _EVENTS.get(controller, ()):
+            try:
+                lines = (folder / file).read_text().splitlines()
+            except OSError:
+                continue
+            counts = [line.split()[-1] for line in lines if line.split() and line.split()[0] == key]
+            return int(counts[0]) if counts and counts[0].isdigit() else 0
+        return 0
 
     def kill_all(self) -> None:
         for _ in range(100):
@@ -168,14 +171,20 @@ def _parents(controllers: list[str]) -> dict[str, Path | str]:
     own = _own_cgroups()
     v2 = _v2_parent(own)
     for controller in controllers:
-        v1_mount = ROOT / controller
-        if controller in own and (v1_mount / "cgroup.procs").exists():
-            found[controller] = v1_mount / own[controller].lstrip("/")
+        v1 = _v1_parent(own, controller)
+        if v1 is not None:
+            found[controller] = v1
         elif isinstance(v2, Path) and controller in _enabled(v2, controller):
             found[controller] = v2
         else:
             found[controller] = v2 if isinstance(v2, str) else f"{v2}: the {controller} controller is not delegated"
     return found
+
+
+def _v1_parent(own: dict[str, str], controller: str) -> Path | None:
+    """The grader's own folder in ``controller``'s v1 hierarchy, where this machine mounts one."""
+    mount = ROOT / controller
+    return mount / own[controller].lstrip("/") if controller in own and (mount / "cgroup.procs").exists() else None
 
 
 def _own_cgroups() -> dict[str, str]:
@@ -221,8 +230,6 @@ def _enabled(parent: Path, controller: str) -> set[str]:
 def leftover_folders() -> list[Path]:
     """Sandbox folders of every hierarchy this machine has, for the sweep after a killed grader."""
     own = _own_cgroups()
-    parents = {ROOT / c / own[c].lstrip("/") for c in CONTROLLERS if c in own and (ROOT / c / "cgroup.procs").exists()}
-    v2 = _v2_parent(own)
-    if isinstance(v2, Path):
-        parents.add(v2)
+    parents = {_v1_parent(own, controller) for controller in CONTROLLERS} | {_v2_parent(own)}
+    parents = {parent for parent in parents if isinstance(parent, Path)}
     return [path for parent in parents for path in parent.glob("dlgrade-*-*") if path.is_dir()]

@@ -63,10 +63,6 @@ def sandbox_members(pids: list[int], bwrap_pid: int) -> tuple[int | None, list[i
     return worker, strays
 
 
-def sandbox_strays(pids: list[int], bwrap_pid: int) -> list[int]:
-    return sandbox_members(pids, bwrap_pid)[1]
-
-
 def stop(pid: int, seconds: float = 0.2) -> None:
     """SIGSTOP ``pid`` (which no code can catch, block or ignore) and wait, a little, until all its threads stand."""
     try:
@@ -92,10 +88,10 @@ def resume(pid: int) -> None:
 
 
 def end_strays(find: Callable[[], list[int]], bwrap_pid: int, seconds: float = 2.0) -> bool:
-    """Kill what ``find`` lists that ``sandbox_strays`` calls strays until none is left (a killed process takes a
+    """Kill the strays (``sandbox_members``) among what ``find`` lists until none is left (a killed process takes a
     moment to die); False if some still were after ``seconds`` (a fork bomb outrunning the kills)."""
     deadline = time.monotonic() + seconds
-    while strays := sandbox_strays(find(), bwrap_pid):
+    while strays := sandbox_members(find(), bwrap_pid)[1]:
         if time.monotonic() > deadline:
             return False
         for pid in strays:

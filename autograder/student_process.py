@@ -120,8 +120,7 @@ class StudentProcess:
         self.memory_limit_hit = False
         self._oom_kills = 0  # the memory cgroup's count at the last kill: did this one run out of memory?
         self._out_of_memory = False
-        self._cgroup: SandboxCgroups | None = None
-        self._cgroup_tried = False
+        self._cgroup: SandboxCgroups | None = None  # made at the first start, kept (emptied by close) after
         self.outcomes: list[CellOutcome] = []
         self.restarts = 0
         self.generation = 0
@@ -189,7 +188,6 @@ class StudentProcess:
         self._kill()
         if self._cgroup is not None:
             self._cgroup.remove()
-            self._cgroup = None
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
@@ -308,11 +306,10 @@ class StudentProcess:
     def _in_cgroup(self, command: list[str]) -> list[str]:
         """``command``, started from inside the sandbox's cgroups (those that can be made), so that nothing it
         forks, however early, escapes the count."""
-        if not self._cgroup_tried:
-            self._cgroup_tried = True
+        if self._cgroup is None:
             self._cgroup, why = SandboxCgroups.create(self._budget())
             self.isolation_notes += _unheld_notes(why, self.limits, self.confined)
-        files = self._cgroup.procs_files() if self._cgroup is not None else []
+        files = self._cgroup.procs_files()
         if not files:
             return command
         joins = " && ".join(f'echo $$ > "${index}"' for index in range(len(files)))
