@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 
+from autograder import disclosure
 from autograder.sandbox.wire import tensor_info
 from autograder.student_process import StudentError
 
@@ -30,7 +31,12 @@ DEFAULT_TOLERANCES = {  # (rtol, atol), as torch.testing.assert_close uses them
 
 
 class Mismatch(AssertionError):
-    """A student's answer is wrong; the message is the feedback."""
+    """A student's answer is wrong; the message is the feedback. ``reference`` says what the right answer is, for
+    the ``open`` feedback level only (``autograder.disclosure``)."""
+
+    def __init__(self, message: str, reference: str = ""):
+        super().__init__(message)
+        self.reference = reference
 
 
 def points(value: float) -> pytest.MarkDecorator:
@@ -43,8 +49,9 @@ def part(name: str) -> pytest.MarkDecorator:
     return pytest.mark.part(name)
 
 
-def fail(message: str) -> None:
-    raise Mismatch(message)
+def fail(message: str, reference: str = "") -> None:
+    """The test fails with ``message`` as its feedback; ``reference``: the right answer, shown at the open level."""
+    raise Mismatch(message, reference)
 
 
 @contextmanager
@@ -117,6 +124,7 @@ def expect_close(
     default_rtol, default_atol = DEFAULT_TOLERANCES.get(actual.dtype, (0.0, 0.0))
     got = actual.detach().to("cpu", torch.float64)
     want = expected.detach().to("cpu", torch.float64)
+    disclosure.withhold(want)
     if bool(torch.isfinite(want).all()) and not bool(torch.isfinite(got).all()):
         index = tuple(int(i) for i in (~torch.isfinite(got)).nonzero()[0])
         hint = diagnose(got, hints or {})
@@ -128,14 +136,15 @@ def expect_close(
     if bool(close.all()):
         return
     # Feedback names the student's own value and how far off it is, never the reference: inputs are hidden.
-    message = f"{what}: {int((~close).sum())} of {close.numel()} values differ from the reference"
+    message, reference = f"{what}: {int((~close).sum())} of {close.numel()} values differ from the reference", ""
     if got.numel() and got.is_floating_point():
         diff = (got - want).abs().nan_to_num(nan=float("inf"))
         index = tuple(int(i) for i in torch.unravel_index(diff.argmax(), diff.shape))
         largest, yours = diff.max().item(), got[index].item()
-        message += f" (largest difference {largest:.4g}, at index {index}, where yours is {yours:.6g})"
+        message += f" (largest difference about {largest:.0e}, at index {index}, where yours is {yours:.6g})"
+        reference = f"{want[index].item():.6g} at index {index}"
     hint = diagnose(got, hints or {})
-    fail(message + (f": {hint}" if hint else ""))
+    fail(message + (f": {hint}" if hint else ""), reference)
 
 
 def diagnose(actual: torch.Tensor, hints: Mapping[str, torch.Tensor]) -> str | None:
@@ -171,10 +180,20 @@ def call_keeping_inputs(function: Any, what: str, *args: Any, **kwargs: Any) -> 
     return result
 
 
-def expect_equal(actual: Any, expected: Any, what: str, hint: str | None = None) -> None:
-    """Plain Python values (ints, tuples, strings) are equal."""
+def expect_equal(actual: Any, expected: Any, what: str, hint: str | None = None, stated: bool = False) -> None:
+    """Plain Python values (ints, tuples, strings) are equal. ``stated``: the stub's text gives ``expected`` (one
+    of its examples), so the feedback may name it; otherwise it is the reference, shown only at the open level."""
+    if stated:
+        disclosure.allow(expected)
+    else:
+        disclosure.withhold(expected)
+    wanted = f", expected {disclosure.summary(expected)}" if stated else ""
     if actual is None and expected is not None:
-        fail(f"{what} returned None, expected {expected!r}: does the function `return` its result (not print it)?")
+        fail(
+            f"{what} returned None{wanted or ', expected a value'}: does the function `return` its result (not "
+            "print it)?",
+            disclosure.summary(expected),
+        )
     if isinstance(actual, torch.Tensor) and actual.numel() == 1 and not isinstance(expected, torch.Tensor):
         actual = actual.item()
     if type(expected) is tuple and isinstance(actual, list):
@@ -183,11 +202,23 @@ def expect_equal(actual: Any, expected: Any, what: str, hint: str | None = None)
         shape = tuple(actual.shape)
         fail(f"{what} returned a {_type_name(actual)} of shape {shape}, expected a {_type_name(expected)}")
     if not same(actual, expected):
-        fail(f"{what}: expected {expected!r}, got {actual!r}" + (f": {hint}" if hint else ""))
+        got = f"got {disclosure.summary(actual)}"
+        message = (
+            f"{what}: expected {disclosure.summary(expected)}, {got}"
+            if stated
+            else f"{what}: {got}, not the right value"
+        )
+        fail(message + (f": {hint}" if hint else ""), "" if stated else disclosure.summary(expected))
 
 
-def expect_float(actual: Any, expected: float, what: str, tol: float = 1e-4, hint: str | None = None) -> None:
-    """A number within ``tol`` (absolute) of ``expected``."""
+def expect_float(
+    actual: Any, expected: float, what: str, tol: float = 1e-4, hint: str | None = None, stated: bool = False
+) -> None:
+    """A number within ``tol`` (absolute) of ``expected``; ``stated`` as for ``expect_equal``."""
+    if stated:
+        disclosure.allow(expected)
+    else:
+        disclosure.withhold(expected)
     if isinstance(actual, torch.Tensor) and actual.numel() == 1:
         actual = actual.item()
     if actual is None:
@@ -195,7 +226,11 @@ def expect_float(actual: Any, expected: float, what: str, tol: float = 1e-4, hin
     if isinstance(actual, bool) or not isinstance(actual, (int, float)):
         fail(f"{what} returned a {_type_name(actual)}, expected a number")
     if not abs(actual - expected) <= tol:
-        fail(f"{what}: expected about {expected:.6g}, got {actual:.6g}" + (f": {hint}" if hint else ""))
+        if stated:
+            message = f"{what}: expected about {expected:.6g}, got {actual:.6g}"
+        else:
+            message = f"{what}: got {actual:.6g}, which is not within {tol:g} of the right value"
+        fail(message + (f": {hint}" if hint else ""), "" if stated else f"{expected:.6g}")
 
 
 def same(actual: Any, expected: Any) -> bool:

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from autograder.batch import merge_results, parse_shard
+from autograder.disclosure import FEEDBACK_LEVELS
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -47,7 +48,19 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     publish = commands.add_parser("publish", help="post scores and feedback to each graded commit (check runs)")
     publish.add_argument("results", type=Path, help="results of dlgrade batch, with the fetch records")
     publish.add_argument("--dry-run", action="store_true", help="print what would be posted; post nothing")
+    feedback_option(publish)
     publish.set_defaults(run=_publish)
+
+
+def feedback_option(parser: argparse.ArgumentParser) -> None:
+    """``--feedback``: how much a student's feedback says (``autograder.disclosure.FEEDBACK_LEVELS``)."""
+    parser.add_argument(
+        "--feedback",
+        choices=FEEDBACK_LEVELS,
+        default="hidden",
+        help="hidden: feedback never shows a reference value (default; while students may resubmit); open: each "
+        "failed test also says what the reference is (feedback released after the deadline)",
+    )
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -97,6 +110,6 @@ def _publish(args: argparse.Namespace) -> int:
 
     token = "" if args.dry_run else token_from_environment()
     api_url = os.environ.get("GITHUB_API_URL", "https://api.github.com")
-    lines = publish(args.results, token, api_url, dry_run=args.dry_run)
+    lines = publish(args.results, token, api_url, dry_run=args.dry_run, feedback=args.feedback)
     print("\n".join(lines) or "nothing to publish")
     return 1 if any(line.startswith("FAILED") for line in lines) else 0

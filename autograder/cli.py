@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from autograder import report as formats
-from autograder.classroom_cli import add_commands
+from autograder.classroom_cli import add_commands, feedback_option
 from autograder.grade import Unconfined, grade_notebook, resolve_device
 from autograder.notebook import NotebookError
 from autograder.sandbox.text import clean
@@ -53,14 +53,18 @@ def _grade(args: argparse.Namespace) -> int:
         "memory_mb": args.memory_mb,
         "disk_mb": args.disk_mb,
     }
-    result = grade_notebook(args.notebook, week=args.week, device=args.device, overrides=overrides)
-    sys.stdout.write(formats.FORMATS[args.format](result))
+    graded = grade_notebook(args.notebook, week=args.week, device=args.device, overrides=overrides)
+    result = formats.with_feedback(graded, args.feedback)
+    if args.format == "table":
+        sys.stdout.write(formats.to_table(result, colour=formats.use_colour(sys.stdout)))
+    else:
+        sys.stdout.write(formats.FORMATS[args.format](result))
     for option, render in (("json", formats.to_json), ("markdown", formats.to_markdown), ("junit", formats.to_junit)):
         target = getattr(args, f"{option}_file")
         if target is not None:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(render(result), encoding="utf-8")
-    broken = [test.name for test in result.tests if test.grader_error]
+    broken = [test.name for test in graded.tests if test.grader_error]
     if broken:
         print(f"dlgrade: warning: grader error in {', '.join(broken)}", file=sys.stderr)
         return 3
@@ -142,7 +146,9 @@ def _gradescope(args: argparse.Namespace) -> int:
     from autograder.gradescope_zip import build  # noqa: PLC0415
 
     week = get_week(args.week)
-    target = build(week, args.out, allow_unconfined=args.allow_unconfined, visibility=args.visibility)
+    target = build(
+        week, args.out, allow_unconfined=args.allow_unconfined, visibility=args.visibility, references=args.references
+    )
     print(f"{target} ({target.stat().st_size / 1e6:.1f} MB): upload it as the autograder of {week.name}")
     if args.allow_unconfined:
         print("built with --allow-unconfined: where Gradescope cannot confine student code, it runs unconfined")
@@ -168,6 +174,7 @@ def _parser() -> argparse.ArgumentParser:
     grade.add_argument("--json-file", type=Path, help="also write Gradescope's results.json here")
     grade.add_argument("--markdown-file", type=Path, help="also write the Markdown summary here")
     grade.add_argument("--junit-file", type=Path, help="also write JUnit XML here")
+    feedback_option(grade)
     _device_option(grade)
     grade.add_argument("--call-seconds", type=float, help="time limit per question (default: the week's)")
     grade.add_argument("--total-seconds", type=float, help="time limit per notebook (default: the week's)")
@@ -206,6 +213,13 @@ def _parser() -> argparse.ArgumentParser:
         choices=["visible", "hidden", "after_due_date", "after_published"],
         default="visible",
         help="when students see each test's result (default: visible)",
+    )
+    gradescope.add_argument(
+        "--references",
+        choices=["hidden", "after_due_date", "after_published"],
+        default="hidden",
+        help="when students see a failed test's reference value: never (default), or after the due date or once "
+        "grades are published (an extra 0-point entry per failed test, at that visibility)",
     )
     gradescope.add_argument(
         "--allow-unconfined",

@@ -17,15 +17,20 @@ import sys
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from autograder.data_locations import DATA_ENV
 from autograder.weeks import MAX_HANDED_IN_BYTES, WEEKS, Week, get_week
+
+if TYPE_CHECKING:
+    from autograder.report import GradeReport
 
 CONFIG_NAME = "dlgrade-gradescope.json"
 """Written into the zip by ``gradescope_zip``: the week, and how the instructor chose to grade it."""
 ROOT_ENV = "DLGRADE_AUTOGRADER_ROOT"
 """Where Gradescope's ``/autograder`` is (tests lay one out in a temporary folder)."""
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
+REFERENCE_VISIBILITIES = ("hidden", "after_due_date", "after_published")
 IGNORED_PARTS = ("__MACOSX", ".ipynb_checkpoints")
 
 
@@ -34,6 +39,9 @@ class Config:
     week: Week
     allow_unconfined: bool = False
     visibility: str = "visible"
+    references: str = "hidden"
+    """When students see failed tests' reference values: never (``hidden``), or as Gradescope's ``after_due_date``
+    or ``after_published`` visibility lets them (an extra 0-point entry per failed test)."""
 
     @classmethod
     def read(cls, path: Path) -> Config:
@@ -42,7 +50,10 @@ class Config:
             visibility = data.get("visibility", "visible")
             if visibility not in VISIBILITIES:
                 raise ValueError(f"visibility {visibility!r}: expected one of {', '.join(VISIBILITIES)}")
-            return cls(get_week(data["week"]), bool(data.get("allow_unconfined", False)), visibility)
+            references = data.get("references", "hidden")
+            if references not in REFERENCE_VISIBILITIES:
+                raise ValueError(f"references {references!r}: expected one of {', '.join(REFERENCE_VISIBILITIES)}")
+            return cls(get_week(data["week"]), bool(data.get("allow_unconfined", False)), visibility, references)
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise SystemExit(f"dlgrade: error: {path}: not a dlgrade Gradescope configuration ({exc})") from None
 
@@ -76,7 +87,7 @@ def grade_submission(submission: Path, config: Config) -> dict:
     """Gradescope's results for the submission folder: graded, or 0 out of the week's points with the reason."""
     from autograder.grade import Unconfined, grade_notebook  # noqa: PLC0415 - torch loads while nothing waits
     from autograder.notebook import NotebookError  # noqa: PLC0415
-    from autograder.report import to_gradescope, to_table  # noqa: PLC0415
+    from autograder.report import to_gradescope, to_table, with_feedback  # noqa: PLC0415
 
     week = config.week
     name = "(none)"
@@ -104,13 +115,34 @@ def grade_submission(submission: Path, config: Config) -> dict:
                 "built to refuse that. Nothing of yours was run. Instructor: see docs/gradescope.md, 'Confinement'.",
             )
     sys.stdout.write(to_table(report))  # Gradescope's stdout: the instructor's log (hidden from students)
-    results = to_gradescope(report)
+    results = to_gradescope(with_feedback(report, "hidden"))
     for test in results["tests"]:
         test["visibility"] = config.visibility
+    if config.references != "hidden":
+        results["tests"] += reference_entries(report, config.references)
     results.update(stdout_visibility="hidden", visibility=config.visibility, output_format="text")
     results["test_output_format"] = "text"
     results["extra_data"]["max_score"] = results.pop("max_score")  # not a field of Gradescope's: its total is set there
     return results
+
+
+def reference_entries(report: GradeReport, visibility: str) -> list[dict]:
+    """A 0-point entry per failed test that knows its reference, which Gradescope shows at ``visibility``."""
+    from autograder.report import bounded  # noqa: PLC0415
+
+    return [
+        {
+            "name": f"{test.name}: the reference",
+            "score": 0,
+            "max_score": 0,
+            "status": "failed",
+            "output": test.reference,
+            "tags": [test.part, "reference"],
+            "visibility": visibility,
+        }
+        for test in bounded(report).tests
+        if test.reference and test.status == "failed"
+    ]
 
 
 def gather(submission: Path, week: Week, folder: Path) -> tuple[Path, str, list[str]]:

@@ -41,6 +41,7 @@ def build(
     allow_unconfined: bool = False,
     visibility: str = "visible",
     data_root: Path | None = None,
+    references: str = "hidden",
 ) -> Path:
     """Write the week's autograder zip to ``out`` (a ``.zip`` path, or a folder to put ``WEEK-gradescope.zip``
     in); returns its path. Raises ``DataMissing`` naming the files when the week's data sets are not here."""
@@ -56,6 +57,7 @@ def build(
         "week": week.name,
         "allow_unconfined": allow_unconfined,
         "visibility": visibility,
+        "references": references,
         "dlgrade": __version__,
         "graders_sha256": hashlib.sha256(week.grader_file.read_bytes()).hexdigest(),
     }

@@ -26,12 +26,13 @@ from nbconvert.exporters.exporter import ResourcesDict
 from nbformat.notebooknode import NotebookNode
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import NbGraderPreprocessor
-from traitlets import Bool, Dict, Unicode
+from traitlets import Bool, Dict, Enum, Unicode
 
+from autograder.disclosure import FEEDBACK_LEVELS
 from autograder.grade import grade_loaded
 from autograder.locked_cells import restore_locked_cells
 from autograder.notebook import SKIP_TAG, NotebookError, declared_week, read_notebook
-from autograder.report import GradeReport, TestResult
+from autograder.report import GradeReport, TestResult, with_feedback
 from autograder.student_process import CellOutcome
 from autograder.weeks import Week, get_week
 
@@ -44,6 +45,12 @@ class GradeInSandbox(NbGraderPreprocessor):
     device = Unicode("auto", help="where student code runs: auto, cpu or cuda").tag(config=True)
     allow_unconfined = Bool(
         False, help="grade even where student code cannot be confined (the notes of each notebook then say so)"
+    ).tag(config=True)
+    feedback = Enum(
+        list(FEEDBACK_LEVELS),
+        "hidden",
+        help="hidden: feedback never shows a reference value; open: each failed test also says what the reference "
+        "is (for feedback released after the deadline: autograde again with this set)",
     ).tag(config=True)
     limits = Dict(
         {}, help="limits that replace the week's, by name (e.g. {'call_seconds': 20}); README.md, 'Limits'"
@@ -66,6 +73,7 @@ class GradeInSandbox(NbGraderPreprocessor):
             require_confinement=not self.allow_unconfined,
             hidden=_classmates(coursedir),
         )
+        report = with_feedback(report, self.feedback)
         edited = _edited_cells(coursedir, info, week)
         write_results(nb, report, outcomes, edited + [note for note in report.notes if note not in edited])
         self.log.info("%s: %g of %g points", label, report.score, report.max_score)

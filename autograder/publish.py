@@ -2,7 +2,8 @@
 
 One check run per week (``dlgrade: <week>``) on the commit that was graded, with the score as its title and the
 report as Markdown. The messages are the graders' feedback, which names inputs by shape and reports how far off
-an answer is, never reference values; the graders' code and data never leave the instructor's repository. The
+an answer is, never reference values unless ``--feedback open`` is asked for (after the deadline); the graders'
+code and data never leave the instructor's repository. The
 token needs only ``checks: write`` on the students' repositories (a GitHub App installation token).
 """
 
@@ -14,7 +15,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from autograder.report import from_gradescope, to_markdown
+from autograder.report import from_gradescope, to_markdown, with_feedback
 
 SUMMARY_LIMIT = 60_000  # GitHub caps a check run's summary at 65,535 characters
 
@@ -27,14 +28,15 @@ def collect_records(results: Path) -> dict[str, dict]:
     return merged
 
 
-def check_runs(results: Path) -> list[tuple[str, dict]]:
-    """(repository, check-run request body) for every graded week of every student fetched at a known commit."""
+def check_runs(results: Path, feedback: str = "hidden") -> list[tuple[str, dict]]:
+    """(repository, check-run request body) for every graded week of every student fetched at a known commit, with
+    the feedback of ``feedback``'s level (``autograder.disclosure``)."""
     runs = []
     for student, record in sorted(collect_records(results).items()):
         if "commit" not in record:
             continue
         for path in sorted((results / student).glob("*/results.json")):
-            report = from_gradescope(json.loads(path.read_text(encoding="utf-8")))
+            report = with_feedback(from_gradescope(json.loads(path.read_text(encoding="utf-8"))), feedback)
             full = report.max_score > 0 and report.score >= report.max_score
             body = {
                 "name": f"dlgrade: {path.parent.name}",
@@ -50,10 +52,12 @@ def check_runs(results: Path) -> list[tuple[str, dict]]:
     return runs
 
 
-def publish(results: Path, token: str, api_url: str = "https://api.github.com", dry_run: bool = False) -> list[str]:
+def publish(
+    results: Path, token: str, api_url: str = "https://api.github.com", dry_run: bool = False, feedback: str = "hidden"
+) -> list[str]:
     """Post every check run; returns one line per run (what was posted, or why it failed). Failures do not stop."""
     lines = []
-    for repository, body in check_runs(results):
+    for repository, body in check_runs(results, feedback):
         where = f"{repository}@{body['head_sha'][:12]} {body['name']}: {body['output']['title']}"
         if dry_run:
             lines.append(f"would post {where}")

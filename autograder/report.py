@@ -13,10 +13,13 @@ escape characters as text instead of sending them.
 from __future__ import annotations
 
 import json
+import os
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field, replace
+from typing import TextIO
 
+from autograder.disclosure import FEEDBACK_LEVELS
 from autograder.sandbox import text
 
 OUTPUT_CHARS = 2000
@@ -31,7 +34,14 @@ MAX_REPORT_BYTES = 1024 * 1024
 """The most any format of one report takes: 40 tests and 40 notes at their limits, each character written as at
 most 6 bytes (a JSON escape), fit well within it."""
 
-_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ufffe\uffff]")
+"""Control characters (ANSI escapes start with one), and those that reorder or hide text (bidi overrides, zero
+widths, line separators) or that XML 1.0 cannot hold."""
+_MARKDOWN_INLINE = re.compile(r"([\\`*_\[\]!~|$:])")
+"""What starts an inline element anywhere in a line (code, emphasis, links, images, strikethrough, tables, math,
+emoji, autolinks); ``& < >`` are written as entities instead."""
+_MARKDOWN_BLOCK = re.compile(r"^(\d*)([#+\-=.)])")
+"""What starts a block element (a heading, a list, a quote) at the start of a cell's text."""
 
 
 @dataclass
@@ -44,6 +54,8 @@ class TestResult:
     score: float
     output: str = ""
     grader_error: bool = False
+    reference: str = ""
+    """What the right answer is, where the test knows: shown only at the ``open`` feedback level (``with_feedback``)."""
 
     @property
     def status(self) -> str:
@@ -96,22 +108,45 @@ def bounded(report: GradeReport) -> GradeReport:
                 name=text.clean(test.name, NAME_CHARS),
                 part=text.clean(test.part, NAME_CHARS),
                 output=text.clean(test.output, OUTPUT_CHARS),
+                reference=text.clean(test.reference, NOTE_CHARS),
             )
             for test in report.tests
         ],
     )
 
 
+def with_feedback(report: GradeReport, level: str) -> GradeReport:
+    """``report`` as students may read it at feedback ``level`` (``autograder.disclosure.FEEDBACK_LEVELS``): at
+    ``open`` each failed test's feedback ends with its reference; at ``hidden`` the references are dropped."""
+    if level not in FEEDBACK_LEVELS:
+        raise ValueError(f"feedback level {level!r}: expected one of {', '.join(FEEDBACK_LEVELS)}")
+
+    def told(test: TestResult) -> TestResult:
+        if level == "open" and test.reference and test.status == "failed":
+            return replace(test, output=f"{test.output}\n(the reference: {test.reference})", reference="")
+        return replace(test, reference="")
+
+    return replace(report, tests=[told(test) for test in report.tests])
+
+
 def shown(value: str) -> str:
     """``value`` with control and escape characters written out (``\\x1b``), never sent: no terminal, XML parser or
     viewer acts on them. Newlines and tabs stay."""
-    return _UNPRINTABLE.sub(lambda match: f"\\x{ord(match.group(0)):02x}", value)
+    return _UNPRINTABLE.sub(_written_out, value)
+
+
+def _written_out(match: re.Match) -> str:
+    code = ord(match.group(0))
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
 
 
 def to_gradescope(report: GradeReport) -> dict:
-    """Gradescope's results.json schema, plus ``week`` and ``notebook`` in ``extra_data``."""
+    """Gradescope's results.json schema, plus ``week`` and ``notebook`` in ``extra_data``, and the tests'
+    ``references`` where the report still holds them (a batch's results, which stay with the instructor; what
+    students read goes through ``with_feedback`` first)."""
     report = bounded(report)
     output = "\n".join(report.notes)
+    references = {str(n): test.reference for n, test in enumerate(report.tests, start=1) if test.reference}
     return {
         "score": _number(report.score),
         "max_score": _number(report.max_score),
@@ -130,7 +165,12 @@ def to_gradescope(report: GradeReport) -> dict:
             }
             for number, test in enumerate(report.tests, start=1)
         ],
-        "extra_data": {"week": report.week, "notebook": report.notebook, "confined": report.confined},
+        "extra_data": {
+            "week": report.week,
+            "notebook": report.notebook,
+            "confined": report.confined,
+            **({"references": references} if references else {}),
+        },
     }
 
 
@@ -139,6 +179,7 @@ def from_gradescope(results: dict) -> GradeReport:
     extra = results.get("extra_data", {})
     report = GradeReport(notebook=str(extra.get("notebook", "")), week=str(extra.get("week", "")))
     report.confined = extra.get("confined", True) is not False
+    references = extra.get("references") if isinstance(extra.get("references"), dict) else {}
     report.tests = [
         TestResult(
             name=str(test.get("name", "")),
@@ -146,6 +187,7 @@ def from_gradescope(results: dict) -> GradeReport:
             max_score=float(test.get("max_score", 0)),
             score=float(test.get("score", 0)),
             output=str(test.get("output", "")),
+            reference=str(references.get(str(test.get("number", "")), "")),
         )
         for test in results.get("tests", [])
     ]
@@ -205,9 +247,11 @@ def to_junit(report: GradeReport) -> str:
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"
 
 
-def to_table(report: GradeReport) -> str:
-    """The terminal view: a row per test, feedback under failures, then notes and the total."""
+def to_table(report: GradeReport, colour: bool = False) -> str:
+    """The terminal view: a row per test, feedback under failures, then notes and the total. ``colour``: PASS and
+    FAIL in green and red (``use_colour`` says when); the only escape sequences in it are these, the grader's."""
     report = _each_text(bounded(report), shown)
+    paint = _PAINT if colour else {}
     width = max([len(test.name) for test in report.tests] + [20])
     lines = [f"{report.notebook}  ({report.week})", ""]
     if not report.confined and report.notes:  # the first note says why: a reader must see it before any score
@@ -215,13 +259,22 @@ def to_table(report: GradeReport) -> str:
     for test in report.tests:
         mark = "PASS" if test.status == "passed" else "FAIL"
         points = f"{_number(test.score)}/{_number(test.max_score)}"
-        lines.append(f"  {mark}  {test.name:<{width}}  {points:>7}")
+        start, end = paint.get(mark, ""), paint.get("end", "")
+        lines.append(f"  {start}{mark}{end}  {test.name:<{width}}  {points:>7}")
         if test.status == "failed" and test.output:
             lines += [f"        {line}" for line in test.output.splitlines()]
     if report.notes:
         lines += ["", "Notes:"] + [f"  - {note}" for note in report.notes]
     lines += ["", f"Total: {_number(report.score)} / {_number(report.max_score)}"]
     return "\n".join(lines) + "\n"
+
+
+_PAINT = {"PASS": "\x1b[32m", "FAIL": "\x1b[31m", "end": "\x1b[0m"}
+
+
+def use_colour(stream: TextIO) -> bool:
+    """Colour for a terminal only, and never where ``NO_COLOR`` is set (https://no-color.org)."""
+    return not os.environ.get("NO_COLOR") and hasattr(stream, "isatty") and stream.isatty()
 
 
 FORMATS = {"table": to_table, "json": to_json, "markdown": to_markdown, "junit": to_junit}
@@ -241,6 +294,9 @@ def _each_text(report: GradeReport, change) -> GradeReport:
 
 
 def _md_cell(value: str) -> str:
-    """Text in a Markdown table cell: HTML shown as text (no tags, no comments hiding the rest), one line."""
-    escaped = shown(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return escaped.replace("|", "\\|").replace("\n", "<br>")
+    """Text in a Markdown table cell, one line, rendered as the text it is: every punctuation mark that could
+    start Markdown (links, images, emphasis, code, headings) escaped, and HTML written as entities, so no tag, no
+    comment hiding the rest, no element at all comes from the student."""
+    escaped = _MARKDOWN_BLOCK.sub(r"\1\\\2", _MARKDOWN_INLINE.sub(r"\\\1", shown(value)))
+    escaped = escaped.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return escaped.replace("\n", "<br>")

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from autograder.checks import Mismatch
+from autograder.disclosure import student_message
 from autograder.report import TestResult
 from autograder.student import Student
 from autograder.student_process import StudentError
@@ -82,6 +83,7 @@ class _Collector:
         elif report.failed:
             result.score = 0.0
             result.output, result.grader_error = _feedback(call.excinfo)
+            result.reference = getattr(call.excinfo.value, "reference", "") if call.excinfo else ""
         elif report.skipped:
             result.output = "not graded here: " + _skip_reason(report)
 
@@ -158,7 +160,8 @@ def _feedback(excinfo: pytest.ExceptionInfo | None) -> tuple[str, bool]:
         return str(excinfo.value), False
     if excinfo.errisinstance(pytest.fail.Exception):
         return str(excinfo.value), False
-    return f"internal grader error ({excinfo.typename}: {excinfo.value}); your instructor has been told", True
+    detail = student_message(str(excinfo.value))  # a grader's own error may hold its references
+    return f"internal grader error ({excinfo.typename}: {detail}); your instructor has been told", True
 
 
 def _skip_reason(report: pytest.TestReport) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from autograder import disclosure
 from autograder.replies import not_an_answer
 from autograder.sandbox import wire
 from autograder.student_process import StudentCrashed, StudentError, StudentProcess
@@ -41,6 +42,7 @@ class Student:
 
     def put(self, value: Any) -> Remote:
         """Place a value in the student's process and keep a handle to it, e.g. to change it after a call."""
+        disclosure.withhold(value)
         remote = _expect_remote(self._ask({"op": "put", "value": wire.encode(value)}, _describe(value), want="handle"))
         remote._text = _describe(value)
         return remote
@@ -73,9 +75,11 @@ class Student:
     def _ask(self, request: dict, call_text: str, want: str = "value") -> Any:
         data = self._request(dict(request, want=want), call_text)
         try:
-            return _with_values(wire.decode(data, self._remote))
+            value = _with_values(wire.decode(data, self._remote))
         except wire.WireError as exc:
             raise StudentError(f"{call_text}: {not_an_answer(str(exc))}") from None
+        disclosure.allow(value)  # what came back is the student's own: feedback may show it
+        return value
 
     def _remote(self, handle: wire.Handle) -> Remote:
         text = f"<{handle.type_name}>"
@@ -166,6 +170,7 @@ class Remote:
         return self._target
 
     def _encode(self, value: Any) -> Any:
+        disclosure.withhold(value)  # the grader's inputs: feedback names their shapes, never their values
         return wire.encode(value, self._to_handle)
 
     def _to_handle(self, value: Any) -> wire.Handle:
@@ -226,6 +231,12 @@ def _describe(value: Any) -> str:
         value = _hide_temp(value)
     if isinstance(value, (list, tuple)) and len(value) > 4:
         return f"<{type(value).__name__} of {len(value)} items>"
+    if isinstance(value, dict):  # a state_dict: its names and its tensors' shapes
+        text = "{" + ", ".join(f"{key!r}: {_describe(item)}" for key, item in list(value.items())[:4]) + "}"
+        return text if len(value) <= 4 else text[:-1] + f", ... ({len(value)} items)}}"
+    if isinstance(value, (list, tuple)):
+        inner = ", ".join(_describe(item) for item in value)
+        return f"[{inner}]" if isinstance(value, list) else f"({inner}{',' * (len(value) == 1)})"
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
@@ -237,15 +248,18 @@ def _describe_args(args: tuple, kwargs: dict) -> str:
 def _explain(call_text: str, error: Any) -> str:
     if not isinstance(error, dict):
         return f"{call_text} failed"
-    kind, message = str(error.get("type", "Error")), _hide_temp(str(error.get("message", "")))
+    kind, message = (
+        str(error.get("type", "Error")),
+        disclosure.student_message(_hide_temp(str(error.get("message", "")))),
+    )
     where = error.get("where") or []
     if kind == "NameError" and message.startswith("the notebook defines no"):
         return f"{message}: keep the name from the assignment's template"
     if kind == "NotImplementedError":
         return f"{call_text} is not implemented yet (it raises NotImplementedError)"
     text = f"{call_text} raised {kind}: {message}"
-    if where:
-        text += f" (at {where[-1]})"
+    if where:  # a source line, which the student's code could have written from what it saw
+        text += f" (at {disclosure.student_message(str(where[-1]))})"
     if kind == "MemoryError" or "can't allocate memory" in message:
         text += " (the notebook ran out of memory: limit memory_mb)"
     elif "No space left on device" in message:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import ast
 import copy
+import re
 import textwrap
 from pathlib import Path
 
 import nbformat
 
+from autograder import disclosure
 from autograder.grade import grade_notebook
 from autograder.report import GradeReport
-from autograder.weeks import get_week
+from autograder.weeks import WEEKS, get_week
 
 
 def replace_function(notebook: nbformat.NotebookNode, name: str, source: str) -> None:
@@ -76,8 +78,27 @@ GRADING_DEVICE = {"device": "cpu"}
 
 
 def grade(path: Path, week: str | None = None, **limits: float) -> GradeReport:
-    """Grade ``path`` on the --grading-device: every verdict in the tests must hold on a CPU and on a GPU alike."""
-    return grade_notebook(path, week=week, device=GRADING_DEVICE["device"], overrides=limits or None)
+    """Grade ``path`` on the --grading-device: every verdict in the tests must hold on a CPU and on a GPU alike.
+    Every grading in the tests is also held to the feedback policy (``assert_discloses_nothing``)."""
+    with disclosure.watching() as ledger:
+        report = grade_notebook(path, week=week, device=GRADING_DEVICE["device"], overrides=limits or None)
+    assert_discloses_nothing(report, ledger)
+    return report
+
+
+def assert_discloses_nothing(report: GradeReport, ledger: disclosure.Ledger) -> None:
+    """No test's feedback, name or note holds a value the graders withheld (a hidden input's, a reference's),
+    unless the student's code returned it or the stub's text states it."""
+    if report.week in WEEKS and get_week(report.week).stub.is_file():
+        ledger.allow([float(number) for number in _STUB_NUMBER.findall(get_week(report.week).stub.read_text())])
+    for test in report.tests:
+        leaked = ledger.leaks(f"{test.name}\n{test.output}")
+        assert not leaked, f"{test.name}: the feedback shows withheld values {leaked}: {test.output!r}"
+    leaked = ledger.leaks("\n".join(report.notes))
+    assert not leaked, f"the notes show withheld values {leaked}: {report.notes!r}"
+
+
+_STUB_NUMBER = re.compile(r"[-+]?\d*\.\d+(?:[eE][-+]?\d+)?")
 
 
 def scores_by_part(report: GradeReport) -> dict[str, tuple[float, float]]:

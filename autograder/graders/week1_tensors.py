@@ -74,7 +74,7 @@ def test_storage_facts_float32(student):
     hint = None
     if isinstance(got, (tuple, list)) and len(got) == 3 and got[0] == 32:
         hint = "float32 means 32 bits per element, not 32 elements: count elements with numel()"
-    expect_equal(_as_tuple(got), (15, 32, 60), "storage_facts(<5x3 float32 tensor>)", hint)
+    expect_equal(_as_tuple(got), (15, 32, 60), "storage_facts(<5x3 float32 tensor>)", hint, stated=True)
 
 
 @part("storage_facts")
@@ -236,8 +236,8 @@ def test_normalized_range(student):
     if not isinstance(got, (tuple, list)) or len(got) != 2:
         fail(f"normalized_range() returned {got!r}, expected a pair (lowest, highest)")
     hint = "0 and 1 must go through (x - mean) / std too: the result is not 0..1"
-    expect_float(got[0], -MNIST_MEAN / MNIST_STD, "normalized_range()[0] (black pixel)", 1e-4, hint)
-    expect_float(got[1], (1 - MNIST_MEAN) / MNIST_STD, "normalized_range()[1] (white pixel)", 1e-4, hint)
+    expect_float(got[0], -MNIST_MEAN / MNIST_STD, "normalized_range()[0] (black pixel)", 1e-4, hint, stated=True)
+    expect_float(got[1], (1 - MNIST_MEAN) / MNIST_STD, "normalized_range()[1] (white pixel)", 1e-4, hint, stated=True)
     other = student.normalized_range(mean=0.5, std=0.5)
     expect_float(_as_tuple(other)[0], -1.0, "normalized_range(mean=0.5, std=0.5)[0]")
     expect_float(_as_tuple(other)[1], 1.0, "normalized_range(mean=0.5, std=0.5)[1]")
@@ -304,7 +304,9 @@ def test_pick_device(student):
             kind = torch.device(got).type
         except (RuntimeError, TypeError):
             fail(f"{what} returned {str(got)[:60]!r}, which is not a device name")
-        expect_equal(kind, expected, f"{what}: its type", "ask torch.cuda.is_available(); hard-code no device")
+        expect_equal(
+            kind, expected, f"{what}: its type", "ask torch.cuda.is_available(); hard-code no device", stated=True
+        )
 
 
 @part("devices")
@@ -325,7 +327,7 @@ def test_move_to(student, device):
     t = torch.arange(6, dtype=torch.float64).reshape(2, 3)
     what = f"move_to(<tensor of shape (2, 3), float64>, {device!r})"
     out = expect_tensor(student.move_to(t, device), what, shape=(2, 3), dtype=torch.float64)
-    expect_equal(student_device(out).split(":")[0], device, f"{what}: the result's device")
+    expect_equal(student_device(out).split(":")[0], device, f"{what}: the result's device", stated=True)
     expect_close(out, t, what)
 
 

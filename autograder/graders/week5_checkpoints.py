@@ -127,7 +127,7 @@ def _expect_state(saved, reference: dict, what: str, atol: float = 0.0) -> None:
     """A state_dict with the reference's names and tensors (exactly, unless ``atol`` allows training's rounding)."""
     if not isinstance(saved, dict):
         fail(f"{what} holds a {type(saved).__name__}, expected a state_dict (a dictionary of tensors)")
-    expect_equal(sorted(saved), sorted(reference), f"{what}: the parameter names")
+    expect_equal(sorted(saved), sorted(reference), f"{what}: the parameter names", stated=True)
     for name, tensor in reference.items():
         expect_close(saved[name], tensor, f"{what}[{name!r}]", rtol=0, atol=atol)
 
@@ -195,8 +195,8 @@ def test_checkpoint_holds_epoch_model_optimizer_and_loss(student):
         fail(f"the checkpoint lacks {sorted(missing)}{hint}; it has {sorted(map(str, saved))}")
     if extra:
         fail(f"the checkpoint has unexpected keys {sorted(map(str, extra))}: use exactly {sorted(CHECKPOINT_KEYS)}")
-    expect_equal(saved["epoch"], 7, "the checkpoint's epoch")
-    expect_float(saved["loss"], 0.25, "the checkpoint's loss")
+    expect_equal(saved["epoch"], 7, "the checkpoint's epoch", stated=True)
+    expect_float(saved["loss"], 0.25, "the checkpoint's loss", stated=True)
     _expect_state(saved["model_state_dict"], model.state_dict(), "the checkpoint's model_state_dict")
     buffers = saved["optimizer_state_dict"].get("state", {}) if isinstance(saved["optimizer_state_dict"], dict) else {}
     if not buffers:
@@ -258,7 +258,7 @@ def test_load_checkpoint_restores_in_place_and_returns_epoch_and_loss(student):
     with student.folder() as folder:
         path = folder.write("checkpoint.pt", _saved(checkpoint))
         got = student.load_checkpoint(path, model, _student_sgd(student, model))
-    expect_equal(got, (11, 0.5), "load_checkpoint(path, model, optimizer)")
+    expect_equal(got, (11, 0.5), "load_checkpoint(path, model, optimizer)", stated=True)
     _expect_state(model.state_dict(), state, "the model after load_checkpoint")
     fresh = _student_model(student, _weights(43), dropout=0.0)
     _expect_no_code_run(student, "load_checkpoint", checkpoint, fresh, _student_sgd(student, fresh))
@@ -383,7 +383,7 @@ def _expect_without_autograd(log, what: str) -> None:
 
 def _expect_labels(got: dict, images: dict[str, bytes], state: dict, what: str) -> None:
     expected = _reference_labels(state, images)
-    expect_equal(sorted(map(str, got)), sorted(expected), f"{what}: the file names")
+    expect_equal(sorted(map(str, got)), sorted(expected), f"{what}: the file names", stated=True)
     wrong = [name for name, label in expected.items() if got[name] != label]
     if not wrong:
         return
@@ -439,6 +439,8 @@ def test_predict_folder_ignores_other_files(student):
             folder.write(f"drafts/{name}", data)
         what = "predict_folder(model, <folder with other files>)"
         labels, _ = _predictions(student, folder, _digit_images(2, seed=4), state, what)
-    expect_equal(sorted(map(str, labels)), ["digit4_0.png", "digit4_1.png"], "predict_folder: the file names")
+    expect_equal(
+        sorted(map(str, labels)), ["digit4_0.png", "digit4_1.png"], "predict_folder: the file names", stated=True
+    )
     if not all(isinstance(label, int) and not isinstance(label, bool) for label in labels.values()):
         fail("predict_folder: each label should be an int (use .item() on the arg-max)")
