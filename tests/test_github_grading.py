@@ -208,7 +208,7 @@ def test_check_runs_carry_score_and_feedback_on_the_graded_commit(graded):
         assert body["output"]["title"] == f"{EXPECTED[student][week]:g} / {FULL[week]:g} points"
         assert authorization == "Bearer fake-token-2"  # the publish job's token, not the fetch job's
     bo = next(body for path, body, _ in posts if "/bo/" in path and body["name"].endswith("week1_tensors"))
-    assert "use the tensor's own element_size()" in bo["output"]["summary"]
+    assert "use the tensor's own element\\_size()" in bo["output"]["summary"]  # Markdown-escaped, as it renders
     dee = next(body for path, body, _ in posts if "/dee/" in path and body["name"].endswith("week2_linear"))
     assert "not graded" in dee["output"]["summary"] and "invalid JSON" in dee["output"]["summary"]
 
