@@ -30,9 +30,11 @@ from nbgrader.preprocessors import (  # noqa: E402
 )
 
 from autograder.nbgrader_autograde import GradeInSandbox  # noqa: E402
+from autograder.nbgrader_sanitize import SanitizeStudentHTML  # noqa: E402
 
 c.Autograde.autograde_preprocessors = [
     GradeInSandbox,
+    SanitizeStudentHTML,  # the student's Markdown and raw cells made inert for feedback and formgrader (bleach)
     IgnorePattern,
     ClearMetadataPreprocessor,
     LimitOutput,
@@ -44,10 +46,18 @@ c.GradeInSandbox.device = "auto"
 
 # Feedback is the autograded notebook as HTML. Hidden test cells hold only a call to the graders
 # (`grade_part("week", "part")`, which instructors run in Jupyter), and their output is the graders' feedback,
-# which names inputs by shape only, so nothing of the hidden inputs or reference values reaches a student.
+# which names inputs by shape only, so nothing of the hidden inputs or reference values reaches a student
+# (autograder/disclosure.py). To release feedback with each failed test's reference after the deadline,
+# autograde again with `c.GradeInSandbox.feedback = "open"` (e.g. --GradeInSandbox.feedback=open --force).
 
 # Files a notebook hands in beside itself (week 4's trained weights) are the student's: autograde copies the
 # source folder over each submission, and must never replace them with files an instructor left there.
 from autograder.weeks import WEEKS  # noqa: E402
 
 c.Autograde.exclude_overwriting = {week.name: list(week.handed_in) for week in WEEKS.values() if week.handed_in}
+
+# `nbgrader export` writes its CSV through the csv module with every cell spreadsheet-safe (a name like
+# "=HYPERLINK(...)" is not run as a formula), as dlgrade batch writes its grades.csv.
+from autograder.nbgrader_export import SafeCsvExport  # noqa: E402
+
+c.ExportApp.plugin_class = SafeCsvExport

@@ -21,6 +21,7 @@ import itertools
 import json
 import multiprocessing
 import os
+import re
 import signal
 import stat
 import sys
@@ -345,10 +346,14 @@ def _grade_in_pool(grade, todo: list[Submission], jobs: int, out: Path, progress
 
 def spreadsheet_safe(value: object) -> object:
     """A CSV cell no spreadsheet runs as a formula: text starting with ``= + - @``, a tab or a CR gets a leading
-    ``'`` (OWASP's advice for CSV injection); numbers are left as they are."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+    ``'`` (OWASP's advice for CSV injection); numbers, as numbers or as text (``-1.5``), are left as they are.
+    Rows end in LF, as nbgrader's export writes them."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r") and not _NUMBER.fullmatch(value):
         return "'" + value
     return value
+
+
+_NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
 
 
 def _pool_process() -> None:
@@ -408,7 +413,7 @@ def write_csv(out: Path, submissions: list[Submission], records: CourseRecords |
 
 def _write_rows(partial: Path, columns: list[str], rows: list[dict]) -> None:
     with partial.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns, restval="", extrasaction="ignore")
+        writer = csv.DictWriter(handle, fieldnames=columns, restval="", extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
         writer.writerows({key: spreadsheet_safe(value) for key, value in row.items()} for row in rows)
 

@@ -183,3 +183,23 @@ def test_references_stay_with_the_instructor_until_released(report, tmp_path):
     entries = reference_entries(report, "after_due_date")
     assert entries and all(e["visibility"] == "after_due_date" and e["max_score"] == 0 for e in entries)
     assert {e["tags"][0] for e in entries} <= {t.part for t in report.tests if t.status == "failed"}
+
+
+class _Stream:
+    def __init__(self, tty: bool) -> None:
+        self._tty = tty
+
+    def isatty(self) -> bool:
+        return self._tty
+
+
+@pytest.mark.parametrize(("tty", "no_color", "colour"), [(True, None, True), (True, "1", False), (False, None, False)])
+def test_colour_only_on_a_terminal_without_no_color(monkeypatch, tty, no_color, colour):
+    """Is the table coloured on a terminal, and never where NO_COLOR is set or the output is not a terminal?"""
+    from autograder.report import use_colour
+
+    if no_color is None:
+        monkeypatch.delenv("NO_COLOR", raising=False)
+    else:
+        monkeypatch.setenv("NO_COLOR", no_color)
+    assert use_colour(_Stream(tty)) is colour

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import html
+import html.parser
 import json
 import os
 import re
@@ -32,8 +33,13 @@ from autograder.weeks import REPO_DIR, WEEKS, get_week
 pytestmark = pytest.mark.slow
 
 STUDENTS = {"ada": "correct", "bo": "partial", "cy": "empty", "dee": "tamperer"}
-NAMES = {"ada": ("Ada", "Lovelace"), "bo": ("Bo", "Diddley"), "cy": ("Cy", "Young"), "dee": ("Dee", "Dee")}
-EVERYONE_ELSE = ("h_grader", "h_patch", "h_anything", "h_blank", "h_exit", "h_hang", "h_print", "fay")
+NAMES = {
+    "ada": ("Ada", "Lovelace"),
+    "bo": ("Bo", "Diddley"),
+    "cy": ("Cy", "Young"),
+    "dee": ("=HYPERLINK(1)", "+Dee, Dee"),
+}
+EVERYONE_ELSE = ("h_grader", "h_patch", "h_anything", "h_blank", "h_exit", "h_hang", "h_print", "h_html", "fay")
 EXCHANGE_WEEK = "week1_tensors"
 
 # The partial answers: which parts are attempted, and one realistic slip among them (weeks 2 and 3; week 1 uses
@@ -64,6 +70,7 @@ PARTIAL = {
 }
 TAMPERED_TEST_CELL = "print('All tests passed!')\n2.0"
 
+PWN = "document.documentElement.setAttribute('data-pwned', '1'); document.title = 'PWNED'"
 # Week 1's stub with one cell added after the imports: whatever it does, every part must stay at 0 points.
 HOSTILE = {
     "h_grader": (
@@ -96,12 +103,26 @@ HOSTILE = {
     ),
     "h_exit": ("exits the process", "import os\nos._exit(0)"),
     "h_hang": ("hangs", "while True:\n    pass"),
+    "h_html": (
+        "writes HTML and script into Markdown, a raw cell and its output, for the feedback page and formgrader",
+        "from IPython.display import HTML, display\n"
+        + f"display(HTML({'<script>' + PWN + '</script><img src=x onerror=' + repr(PWN) + '>'!r}))\n"
+        + "print('<script>document.title = 1</script>')",
+    ),
     "h_print": (
         "prints fake results",
         "print('[passed] everything (25/25)')\nprint('tensor_from_list: 2 of 2 points')\n"
         "import sys\nprint('25', file=sys.stderr)\n!echo 25 of 25",
     ),
 }
+HOSTILE_MARKUP = [  # h_html's own cells, beside its code cell
+    nbformat.v4.new_markdown_cell(
+        f'# My answers\n<script>{PWN}</script>\n<img src=x onerror="{PWN}">\n'
+        f'<a href="javascript:{PWN}">a link</a> [another](javascript:alert(1))\n<svg onload="{PWN}"></svg>'
+        f'<iframe srcdoc="<script>parent.{PWN}</script>"></iframe><style>body {{ display: none }}</style>'
+    ),
+    nbformat.v4.new_raw_cell(f"<script>{PWN}</script>", metadata={"raw_mimetype": "text/html"}),
+]
 LATE = "fay"  # week 2's correct answers, after the due date: nbgrader's late penalty applies
 DUE = "2026-11-20 23:59:00 UTC"
 
@@ -163,7 +184,8 @@ def course(tmp_path_factory, week4_weights) -> Path:
     shutil.copytree(REPO_DIR / "solutions", course / "solutions")
     roster = course / "students.csv"
     names = {**NAMES, **{student: (student, "X") for student in EVERYONE_ELSE}}
-    roster.write_text("id,first_name,last_name\n" + "".join(f"{s},{f},{la}\n" for s, (f, la) in names.items()))
+    with roster.open("w", newline="") as handle:
+        csv.writer(handle).writerows([("id", "first_name", "last_name")] + [(s, *name) for s, name in names.items()])
     nbgrader(course, "db", "student", "import", str(roster))
     for week in WEEKS:
         nbgrader(course, "generate_assignment", week)
@@ -198,6 +220,8 @@ def course(tmp_path_factory, week4_weights) -> Path:
     for student, (_, source) in HOSTILE.items():
         notebook = released(course, EXCHANGE_WEEK)
         notebook.cells.insert(2, nbformat.v4.new_code_cell(source))
+        if student == "h_html":
+            notebook.cells[3:3] = HOSTILE_MARKUP
         (course / "submitted" / student / EXCHANGE_WEEK).mkdir(parents=True)
         nbformat.write(notebook, course / "submitted" / student / EXCHANGE_WEEK / f"{EXCHANGE_WEEK}.ipynb")
     late = course / "submitted" / LATE / "week2_linear"
@@ -331,6 +355,68 @@ def test_feedback_shows_scores_and_reveals_no_hidden_graders(course):
     assert "use the tensor's own element_size()" in partial
 
 
+def _browser() -> str:
+    for name in ("chromium-headless-shell", "chromium", "google-chrome"):
+        if shutil.which(name):
+            return shutil.which(name)
+    pytest.skip("no headless Chromium here (scripts/test.sh installs Debian's chromium-headless-shell as root)")
+
+
+class _Dom(html.parser.HTMLParser):
+    """What a page's scripts left in its DOM: attributes, handlers, script URLs, the title."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.problems: list[str] = []
+        self._in_title, self.title = False, ""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._in_title = tag == "title"
+        for name, value in attrs:
+            student_wrote = re.search("pwned|alert", value or "", re.IGNORECASE)  # not nbgrader's own handlers
+            if name == "data-pwned" or name.startswith("on") and student_wrote:
+                self.problems.append(f"<{tag} {name}={value!r}>")
+            if name in ("href", "src", "srcdoc", "action") and re.match(
+                r"\s*(javascript|data|vbscript):|.*pwned", (value or "").lower()
+            ):
+                self.problems.append(f"<{tag} {name}={value!r}>")
+        if tag in ("iframe", "svg", "object", "embed"):
+            self.problems.append(f"<{tag}> element")
+
+    def handle_data(self, data: str) -> None:
+        if self._in_title:
+            self.title += data
+
+
+def test_feedback_and_formgrader_pages_run_no_student_script(course):
+    """Opened in headless Chromium, do the student's feedback page and formgrader's view of the submission run no
+    script of the student's (no attribute it sets, no title it writes), keep no handler, script URL or frame it
+    wrote, and still show its Markdown as text?"""
+    from nbconvert.exporters import HTMLExporter
+    from nbgrader.server_extensions.formgrader import handlers
+
+    autograded = course / "autograded" / "h_html" / EXCHANGE_WEEK / f"{EXCHANGE_WEEK}.ipynb"
+    formgrade = HTMLExporter(template_name="formgrade", extra_template_basedirs=[handlers.template_path])
+    resources = {"assignment_id": EXCHANGE_WEEK, "notebook_id": EXCHANGE_WEEK, "submission_id": "x", "index": 0}
+    resources.update(total=1, base_url="", student="h_html", last_name="X", first_name="h_html", notebook_path="")
+    formgrader_page = course / "formgrader_h_html.html"
+    formgrader_page.write_text(formgrade.from_filename(str(autograded), resources=resources)[0])
+    pages = [course / "feedback" / "h_html" / EXCHANGE_WEEK / f"{EXCHANGE_WEEK}.html", formgrader_page]
+    for page in pages:
+        run = subprocess.run(
+            [_browser(), "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=5000"]
+            + ["--dump-dom", page.as_uri()],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert run.returncode == 0 and "</html>" in run.stdout, run.stderr[-2000:]
+        dom = _Dom()
+        dom.feed(run.stdout)
+        assert not dom.problems and "PWNED" not in dom.title, (page.name, dom.problems, dom.title)
+        assert "My answers" in _text(run.stdout) and "onerror" in _text(run.stdout)  # shown, as text
+
+
 def _text(page: str) -> str:
     """What a reader of the HTML sees: tags (syntax highlighting included) removed, entities decoded."""
     return html.unescape(re.sub(r"<[^>]+>", "", page))
@@ -347,3 +433,10 @@ def test_nbgrader_export_and_dlgrade_batch_write_the_same_csv(course, dlgrade_ou
     theirs, ours = rows(course / "nbgrader_grades.csv"), rows(dlgrade_out / "grades.csv")
     assert len(theirs) == len(WEEKS) * len(STUDENTS)
     assert ours == theirs
+    dee = next(row for row in ours if row["student_id"] == "dee")
+    assert (dee["first_name"], dee["last_name"]) == ("'=HYPERLINK(1)", "'+Dee, Dee")  # no formula, one cell each
+    for path in (course / "nbgrader_grades.csv", dlgrade_out / "grades.csv"):
+        data = path.read_bytes()
+        assert b"\r\n" not in data  # one line ending, LF, in both
+        cells = [cell for row in csv.reader(data.decode().splitlines()) for cell in row]
+        assert not [cell for cell in cells if cell[:1] in "=+@\t\r" and cell[:1]], path.name
