@@ -30,7 +30,7 @@ reference is (for feedback released after the deadline)."""
 MESSAGE_CHARS = 300
 """What the student's code raised, as its test's feedback shows it."""
 
-_CONTAINER = re.compile(r"\b(tensor|array|Parameter containing:)\s*\(?")
+_CONTAINER = re.compile(r"\b(?:Parameter containing:\s*)?(tensor|array)\(")
 _FLOAT = re.compile(r"(?<![\w.])[-+]?(?:\d+\.\d*|\.\d+|\d+(?=[eE]))(?:[eE][-+]?\d+)?(?![\w.])|\b(?:nan|inf)\b")
 _NUMBER_LIST = re.compile(r"(?<!Size\()\[\s*[-+]?\d+(?:\s*,\s*[-+]?\d+){2,}\s*,?\s*\]")
 _NUMBER_RUN = re.compile(r"[\[\s,]*<number>(?:[\s,\[\]]+<number>)+[\s,\]]*")
@@ -66,18 +66,11 @@ def _without_containers(text: str) -> str:
     for match in _CONTAINER.finditer(text):
         if match.start() < position:
             continue
-        out.append(text[position : match.start()])
-        name = "tensor" if match.group(1).startswith("Parameter") else match.group(1)
-        depth, end = 0, match.end()
-        if match.group(0).endswith("("):
-            depth = 1
-        elif match.group(1).startswith("Parameter"):
-            nested = _CONTAINER.match(text, match.end())
-            end, depth = (nested.end(), 1) if nested and nested.group(0).endswith("(") else (end, 0)
+        depth, end = 1, match.end()
         while depth and end < len(text):
             depth += {"(": 1, ")": -1}.get(text[end], 0)
             end += 1
-        out.append(f"{name}(<values not shown>)" if end > match.end() or depth == 0 else match.group(0))
+        out += [text[position : match.start()], f"{match.group(1)}(<values not shown>)"]
         position = end
     out.append(text[position:])
     return "".join(out)
@@ -138,7 +131,7 @@ def allow(value: Any) -> None:
         ledger.allow(value)
 
 
-def _floats(value: Any, limit: int = 200_000) -> np.ndarray:
+def _floats(value: Any, limit: int = 50_000) -> np.ndarray:
     """The non-integer finite numbers in ``value`` (a tensor, an array, a number, nested lists), as float64."""
     import torch  # noqa: PLC0415 - the policy's rules above need no torch
 

@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import grade, submission
+from helpers import GRADING_DEVICE, grade, submission
 
 from autograder import cgroups, student_process
-from autograder.grade import student_view
+from autograder.grade import grade_notebook, student_view
 from autograder.notebook import Cell
 from autograder.sandbox import confinement
 from autograder.student import Student
@@ -23,9 +23,12 @@ from autograder.student_process import Limits, StudentProcess
 
 WEEK, FULL, MIB = "week1_tensors", 25, 1 << 20
 MEMORY_MB, DISK_MB = 1024, 256
-MARGIN_MB = 256
+MARGIN_MB = 1024
 """Beyond the sandbox's budget (memory_mb + disk_mb + 64 MiB of /dev/shm), what the machine may lose while the
-notebook runs: the grader's own bookkeeping and the kernel's for a new process."""
+notebook runs: the grader's own bookkeeping, the kernel's for a new process, and the noise of a machine-wide
+MemAvailable (page cache, memory of the previous sandbox still being freed). Seen on the 2-core CI machine: up to
+1367 MiB lost in most runs, 1611 and 2086 MiB in two of about ten. Without the cgroup, what these hoarders hold
+is bounded by nothing but the machine (24 GiB here)."""
 
 HOARDERS = {
     "shared mappings": """
@@ -115,7 +118,9 @@ def test_memory_beyond_the_limit_costs_only_that_part(tmp_path, hoarder):
     watch = LowestAvailable()
     watch.start()
     try:
-        report = grade(path, call_seconds=30, memory_mb=MEMORY_MB, disk_mb=DISK_MB)
+        # grade_notebook itself: helpers.grade's disclosure ledger keeps copies of values, which this measures
+        limits = {"call_seconds": 30, "memory_mb": MEMORY_MB, "disk_mb": DISK_MB}
+        report = grade_notebook(path, device=GRADING_DEVICE["device"], overrides=limits)
     finally:
         taken = watch.stop()
     assert report.score == FULL - 2, [t.output for t in report.tests if t.status == "failed"]
