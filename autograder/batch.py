@@ -403,7 +403,7 @@ def write_csv(out: Path, submissions: list[Submission], records: CourseRecords |
     out.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(".csv.partial")
     try:
-        _write_rows(partial, columns, rows)
+        write_rows(partial, columns, rows)
         os.replace(partial, target)
     except OSError as exc:
         partial.unlink(missing_ok=True)
@@ -411,8 +411,9 @@ def write_csv(out: Path, submissions: list[Submission], records: CourseRecords |
     return target
 
 
-def _write_rows(partial: Path, columns: list[str], rows: list[dict]) -> None:
-    with partial.open("w", newline="", encoding="utf-8") as handle:
+def write_rows(path: Path, columns: list[str], rows: list[dict]) -> None:
+    """``rows`` as CSV in ``path``: the csv module's quoting, every cell ``spreadsheet_safe``, LF line ends."""
+    with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns, restval="", extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
         writer.writerows({key: spreadsheet_safe(value) for key, value in row.items()} for row in rows)

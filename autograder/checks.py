@@ -183,10 +183,7 @@ def call_keeping_inputs(function: Any, what: str, *args: Any, **kwargs: Any) -> 
 def expect_equal(actual: Any, expected: Any, what: str, hint: str | None = None, stated: bool = False) -> None:
     """Plain Python values (ints, tuples, strings) are equal. ``stated``: the stub's text gives ``expected`` (one
     of its examples), so the feedback may name it; otherwise it is the reference, shown only at the open level."""
-    if stated:
-        disclosure.allow(expected)
-    else:
-        disclosure.withhold(expected)
+    disclosure.expected(expected, stated)
     wanted = f", expected {disclosure.summary(expected)}" if stated else ""
     if actual is None and expected is not None:
         fail(
@@ -215,10 +212,7 @@ def expect_float(
     actual: Any, expected: float, what: str, tol: float = 1e-4, hint: str | None = None, stated: bool = False
 ) -> None:
     """A number within ``tol`` (absolute) of ``expected``; ``stated`` as for ``expect_equal``."""
-    if stated:
-        disclosure.allow(expected)
-    else:
-        disclosure.withhold(expected)
+    disclosure.expected(expected, stated)
     if isinstance(actual, torch.Tensor) and actual.numel() == 1:
         actual = actual.item()
     if actual is None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from autograder import report as formats
 from autograder.classroom_cli import add_commands, feedback_option
 from autograder.grade import Unconfined, grade_notebook, resolve_device
+from autograder.gradescope_run import REFERENCE_VISIBILITIES, VISIBILITIES
 from autograder.notebook import NotebookError
 from autograder.sandbox.text import clean
 from autograder.student_repo import ExportError
@@ -210,13 +211,13 @@ def _parser() -> argparse.ArgumentParser:
     gradescope.add_argument("--out", type=Path, required=True, help="the .zip to write, or a folder to write it in")
     gradescope.add_argument(
         "--visibility",
-        choices=["visible", "hidden", "after_due_date", "after_published"],
+        choices=VISIBILITIES,
         default="visible",
         help="when students see each test's result (default: visible)",
     )
     gradescope.add_argument(
         "--references",
-        choices=["hidden", "after_due_date", "after_published"],
+        choices=REFERENCE_VISIBILITIES,
         default="hidden",
         help="when students see a failed test's reference value: never (default), or after the due date or once "
         "grades are published (an extra 0-point entry per failed test, at that visibility)",

@@ -131,6 +131,11 @@ def allow(value: Any) -> None:
         ledger.allow(value)
 
 
+def expected(value: Any, stated: bool) -> None:
+    """A check's expected value: one the stub states may be shown, any other is a reference, withheld."""
+    (allow if stated else withhold)(value)
+
+
 def _floats(value: Any, limit: int = 50_000) -> np.ndarray:
     """The non-integer finite numbers in ``value`` (a tensor, an array, a number, nested lists), as float64."""
     import torch  # noqa: PLC0415 - the policy's rules above need no torch

@@ -47,15 +47,18 @@ class Config:
     def read(cls, path: Path) -> Config:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            visibility = data.get("visibility", "visible")
-            if visibility not in VISIBILITIES:
-                raise ValueError(f"visibility {visibility!r}: expected one of {', '.join(VISIBILITIES)}")
-            references = data.get("references", "hidden")
-            if references not in REFERENCE_VISIBILITIES:
-                raise ValueError(f"references {references!r}: expected one of {', '.join(REFERENCE_VISIBILITIES)}")
+            visibility = one_of("visibility", data.get("visibility", "visible"), VISIBILITIES)
+            references = one_of("references", data.get("references", "hidden"), REFERENCE_VISIBILITIES)
             return cls(get_week(data["week"]), bool(data.get("allow_unconfined", False)), visibility, references)
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise SystemExit(f"dlgrade: error: {path}: not a dlgrade Gradescope configuration ({exc})") from None
+
+
+def one_of(setting: str, value: object, allowed: tuple[str, ...]) -> str:
+    """``value``, if it is one of ``allowed``; else a ValueError naming the setting and the choices."""
+    if value not in allowed:
+        raise ValueError(f"{setting} {value!r}: expected one of {', '.join(allowed)}")
+    return str(value)
 
 
 class NotGraded(Exception):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from autograder import __version__
 from autograder.data import idx_archives
-from autograder.gradescope_run import CONFIG_NAME, VISIBILITIES
+from autograder.gradescope_run import CONFIG_NAME, REFERENCE_VISIBILITIES, VISIBILITIES, one_of
 from autograder.weeks import PACKAGE_DIR, REPO_DIR, Week
 
 TEMPLATES = PACKAGE_DIR / "templates" / "gradescope"
@@ -45,8 +45,8 @@ def build(
 ) -> Path:
     """Write the week's autograder zip to ``out`` (a ``.zip`` path, or a folder to put ``WEEK-gradescope.zip``
     in); returns its path. Raises ``DataMissing`` naming the files when the week's data sets are not here."""
-    if visibility not in VISIBILITIES:
-        raise ValueError(f"--visibility {visibility}: expected one of {', '.join(VISIBILITIES)}")
+    one_of("--visibility", visibility, VISIBILITIES)
+    one_of("--references", references, REFERENCE_VISIBILITIES)
     if not week.stub.is_file():
         raise FileNotFoundError(
             f"{week.stub}: the week's student stub is missing (nbgrader generate_assignment {week.name} makes it)"

@@ -2,21 +2,18 @@
 
 nbgrader's own ``CsvExportPlugin`` joins values with commas as they are: a name holding a comma shifts the row,
 and one starting with ``=`` (``=HYPERLINK(...)``) runs as a formula where the sheet is opened. This plugin writes the
-same columns and rows through the csv module, each cell made ``spreadsheet_safe`` as ``dlgrade batch`` writes its
-own grades.csv, so the two files stay comparable row for row.
+same columns and rows with ``dlgrade batch``'s own CSV writer (``batch.write_rows``: the csv module, each cell
+``spreadsheet_safe``, LF line ends), so the two files stay comparable row for row.
 """
 
 from __future__ import annotations
 
-import csv
+from pathlib import Path
 
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.plugins import CsvExportPlugin
 
-from autograder.batch import spreadsheet_safe
-
-COLUMNS = ["assignment", "duedate", "timestamp", "student_id", "last_name", "first_name", "email"]
-COLUMNS += ["raw_score", "late_submission_penalty", "score", "max_score"]
+from autograder.batch import CSV_COLUMNS, write_rows
 
 
 class SafeCsvExport(CsvExportPlugin):
@@ -27,19 +24,14 @@ class SafeCsvExport(CsvExportPlugin):
         assignments = {str(item) for item in self.assignment}
         dest = self.to or "grades.csv"
         self.log.info("Exporting grades to %s", dest)
-        with open(dest, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=COLUMNS, lineterminator="\n")
-            writer.writeheader()
-            for assignment in gradebook.assignments:
-                if assignments and assignment.name not in assignments:
-                    continue
-                for student in gradebook.students:
-                    if students and student.id not in students:
-                        continue
-                    row = _row(gradebook, assignment, student)
-                    writer.writerow(
-                        {key: spreadsheet_safe("" if value is None else str(value)) for key, value in row.items()}
-                    )
+        rows = [
+            _row(gradebook, assignment, student)
+            for assignment in gradebook.assignments
+            if not assignments or assignment.name in assignments
+            for student in gradebook.students
+            if not students or student.id in students
+        ]
+        write_rows(Path(dest), CSV_COLUMNS, rows)
 
 
 def _row(gradebook: Gradebook, assignment, student) -> dict:
