@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,27 @@ from autograder.student import Student
 from autograder.student_process import StudentError
 
 _EMPTY_INI = Path(__file__).with_name("graders") / "pytest.ini"
+_UNUSED_PLUGINS = (
+    "unraisableexception",
+    "threadexception",
+    "logging",
+    "faulthandler",
+    "doctest",
+    "junitxml",
+    "pastebin",
+    "stepwise",
+    "setuponly",
+    "setupplan",
+    "legacypath",
+    "tmpdir",
+    "monkeypatch",
+    "recwarn",
+    "unittest",
+    "subtests",
+)
+"""pytest's own plugins the graders never use (they take only this module's fixtures). Each costs setup per
+notebook, and unraisableexception's teardown runs gc.collect() five times over a heap holding torch: with them
+off, the parent's CPU per week-1 notebook fell from 0.62 s to 0.18 s (benchmarks/batch_profile.py)."""
 
 
 class _Collector:
@@ -137,6 +160,7 @@ def _run(
         "no:cacheprovider",
         "-p",
         "no:randomly",
+        *(arg for plugin in _UNUSED_PLUGINS for arg in ("-p", f"no:{plugin}")),
         "-q",
         "--capture=no",
         "--import-mode=importlib",
@@ -145,11 +169,29 @@ def _run(
         "-W",
         "ignore::pytest.PytestAssertRewriteWarning",
     ]
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    with _no_plugin_autoload(), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         code = pytest.main(args, plugins=[collector])
     if collector.collection_errors or code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
         raise RuntimeError(f"the graders in {grader_file} could not run: {collector.collection_errors or code}")
     return list(collector.results.values())
+
+
+@contextlib.contextmanager
+def _no_plugin_autoload() -> Iterator[None]:
+    """Third-party pytest plugins installed beside the grader (pytest-randomly, anyio's) stay out of grading: they
+    could reorder, time or rerun the graders, and loading them costs every notebook."""
+    before = os.environ.get(_AUTOLOAD)
+    os.environ[_AUTOLOAD] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(_AUTOLOAD, None)
+        else:
+            os.environ[_AUTOLOAD] = before
+
+
+_AUTOLOAD = "PYTEST_DISABLE_PLUGIN_AUTOLOAD"
 
 
 def _feedback(excinfo: pytest.ExceptionInfo | None) -> tuple[str, bool]:
