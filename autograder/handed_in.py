@@ -11,17 +11,21 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TextIO
 
 import nbformat
 from nbclient import NotebookClient
+from traitlets.config import Config
 
 from autograder.data import DATA_ENV, data_root, fashion_mnist
-from autograder.weeks import REPO_DIR, Week
+from autograder.weeks import REPO_DIR, SOLUTION_CELL_SECONDS, Week
 
-SOLUTION_FILES = REPO_DIR / "build" / "solution-files"
+SOLUTION_FILES = Path(os.environ.get("DLGRADE_SOLUTION_FILES", REPO_DIR / "build" / "solution-files"))
+"""Where the demo and the benchmarks keep what solutions made (DLGRADE_SOLUTION_FILES moves it)."""
 
 
 def missing(week: Week, folder: Path) -> list[str]:
@@ -29,11 +33,34 @@ def missing(week: Week, folder: Path) -> list[str]:
     return [name for name in week.handed_in if not (folder / name).is_file()]
 
 
-def make_handed_in(week: Week, folder: Path, timeout: int = 1800) -> list[Path]:
-    """Run the week's solution notebook in ``folder`` (a copy goes there) so that it writes its handed-in files.
+class _ProgressClient(NotebookClient):
+    """nbclient's client, passing what the notebook prints (its tqdm bars, its epochs' results) on to ``progress``
+    as it comes.
+
+    The kernel's tqdm.auto is pointed at tqdm's text bars before the notebook runs: the widget bars it would draw
+    in Jupyter reach nothing but a browser."""
+
+    def __init__(self, notebook: nbformat.NotebookNode, progress: TextIO, **options: Any) -> None:
+        text_bars = "import tqdm.auto, tqdm.std; tqdm.auto.tqdm, tqdm.auto.trange = tqdm.std.tqdm, tqdm.std.trange"
+        super().__init__(notebook, extra_arguments=[f"--IPKernelApp.exec_lines={[text_bars]!r}"], **options)
+        self.progress = progress
+
+    def output(self, outs: list, msg: dict, display_id: str | None, cell_index: int) -> Any:
+        content = msg.get("content", {})
+        if msg.get("msg_type") == "stream":
+            self.progress.write(content.get("text", ""))
+            self.progress.flush()
+        return super().output(outs, msg, display_id, cell_index)
+
+
+def make_handed_in(
+    week: Week, folder: Path, timeout: int = SOLUTION_CELL_SECONDS, progress: TextIO | None = None
+) -> list[Path]:
+    """Run the week's solution notebook in ``folder`` (a copy goes there) so that it writes its handed-in files;
+    with ``progress``, its progress bars (epochs and batches) are written there as it trains.
 
     Raises ``DataMissing`` when the training data cannot be found, and nbclient's ``CellExecutionError`` (with the
-    cell and its error) when the notebook fails.
+    cell and its error) or ``CellTimeoutError`` when the notebook fails or a cell outruns ``timeout`` seconds.
     """
     folder.mkdir(parents=True, exist_ok=True)
     root = data_root()
@@ -45,13 +72,30 @@ def make_handed_in(week: Week, folder: Path, timeout: int = 1800) -> list[Path]:
     previous = os.environ.get(DATA_ENV)
     os.environ[DATA_ENV] = str(root)  # the kernel inherits it: the notebook reads its data root from there
     try:
-        NotebookClient(notebook, timeout=timeout, resources={"metadata": {"path": str(folder)}}).execute()
+        execute(notebook, folder, timeout, progress)
     finally:
         if previous is None:
             os.environ.pop(DATA_ENV, None)
         else:
             os.environ[DATA_ENV] = previous
     return [folder / name for name in week.handed_in]
+
+
+def execute(notebook: nbformat.NotebookNode, folder: Path, timeout: int, progress: TextIO | None = None) -> None:
+    """Run ``notebook`` top to bottom in a fresh kernel started in ``folder``, as Jupyter's Run All would.
+
+    The kernel talks to nbclient over IPC sockets in a private folder, not TCP on localhost: nothing else on the
+    machine can connect to it, and ipykernel has no unencrypted-TCP warning to print."""
+    with tempfile.TemporaryDirectory(prefix="dlgrade-kernel-") as sockets:  # absolute: the kernel runs in folder
+        ipc = Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(sockets, "kernel")}})
+        # killed at the end, not asked to stop: a kernel still inside a cell that timed out would log a ZMQError
+        # when it answers on the sockets a graceful shutdown closed
+        options = dict(timeout=timeout, resources={"metadata": {"path": str(folder)}}, config=ipc)
+        options["shutdown_kernel"] = "immediate"
+        client = (
+            NotebookClient(notebook, **options) if progress is None else _ProgressClient(notebook, progress, **options)
+        )
+        client.execute()
 
 
 def code_digest(notebook: Path) -> str:
@@ -61,7 +105,11 @@ def code_digest(notebook: Path) -> str:
 
 
 def solution_with_files(
-    week: Week, log: Callable[[str], object] = lambda line: None, root: Path = SOLUTION_FILES
+    week: Week,
+    log: Callable[[str], object] = lambda line: None,
+    root: Path | None = None,
+    timeout: int = SOLUTION_CELL_SECONDS,
+    progress: TextIO | None = None,
 ) -> Path:
     """The solution notebook to grade: a copy beside the files it hands in, made by running it once, and again
     whenever its code changes (a stamp records the code they were made from).
@@ -71,7 +119,7 @@ def solution_with_files(
     """
     if not week.handed_in:
         return week.solution
-    folder = root / week.name
+    folder = (root or SOLUTION_FILES) / week.name
     stamp = folder / "made-from.sha256"
     digest = code_digest(week.solution)
     lacking = missing(week, folder)
@@ -80,7 +128,7 @@ def solution_with_files(
         log(f"{week.name:<20} running the solution {why}")
         started = time.monotonic()
         stamp.unlink(missing_ok=True)
-        make_handed_in(week, folder)
+        make_handed_in(week, folder, timeout, progress)
         stamp.write_text(digest)
         log(f"{week.name:<20} made {', '.join(week.handed_in)} in {time.monotonic() - started:.0f}s (kept in {folder})")
     shutil.copyfile(week.solution, folder / week.solution.name)  # grade the solution as it is now

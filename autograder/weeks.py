@@ -11,6 +11,9 @@ from autograder.student_process import Limits
 PACKAGE_DIR = Path(__file__).resolve().parent
 MAX_HANDED_IN_BYTES = 20_000_000  # a handed-in file larger than this is refused (week 4's weights are under 3 MB)
 REPO_DIR = PACKAGE_DIR.parent
+SOLUTION_CELL_SECONDS = 3600
+"""Longest one cell of a solution may run while it makes its handed-in files (the demo, the tests): week 4's
+training takes about 2 minutes on two idle cores, and many more on a busy or throttled machine."""
 
 
 @dataclass(frozen=True)

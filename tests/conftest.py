@@ -1,3 +1,4 @@
+import io
 import sys
 from pathlib import Path
 
@@ -36,11 +37,19 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 @pytest.fixture(scope="session")
-def week4_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder with week4_cnn.pt and week4_ff.pt, trained by running the week 4 solution notebook (once)."""
+def week4_training(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A folder with week4_cnn.pt and week4_ff.pt, trained by running the week 4 solution notebook (once), and the
+    progress it reported while it trained."""
     folder = tmp_path_factory.mktemp("week4-trained")
+    progress = io.StringIO()
     try:
-        make_handed_in(get_week("week4_cnn"), folder)
+        make_handed_in(get_week("week4_cnn"), folder, progress=progress)
     except DataMissing as exc:
         pytest.skip(f"week 4 trains on Fashion-MNIST, which is not here ({exc}); apt-get install dataset-fashion-mnist")
-    return folder
+    return folder, progress.getvalue()
+
+
+@pytest.fixture(scope="session")
+def week4_weights(week4_training: tuple[Path, str]) -> Path:
+    """A folder with week4_cnn.pt and week4_ff.pt, made by the week 4 solution (``week4_training``)."""
+    return week4_training[0]
