@@ -43,6 +43,7 @@ from autograder.notebook import MAX_NOTEBOOK_BYTES
 from autograder.processes import sweep_leftovers
 from autograder.report import GradeReport, to_gradescope
 from autograder.sandbox.text import clean
+from autograder.spare_process import ProcessPlan, Spare
 from autograder.weeks import WEEKS, UnknownWeek, get_week
 
 CSV_COLUMNS = [  # nbgrader's CSV export columns, so both files load into the same spreadsheet or LMS import
@@ -184,15 +185,23 @@ def stale_reason(out: Path, submission: Submission, device: str, confined: bool 
 
 
 def grade_submission(
-    submission: Submission, out: Path, device: str, root: Path, allow_unconfined: bool = False
+    submission: Submission,
+    out: Path,
+    device: str,
+    root: Path,
+    allow_unconfined: bool = False,
+    spare: Spare | None = None,
+    following: Submission | None = None,
 ) -> dict:
     """Grade one notebook and write its results.json atomically; a notebook that cannot be graded scores 0.
 
-    ``root`` (the submissions folder) is hidden from the student's process: no classmate's notebook in sight."""
+    ``root`` (the submissions folder) is hidden from the student's process: no classmate's notebook in sight.
+    With ``spare``, the process of ``following`` (the next notebook) starts while this one is judged."""
     from autograder.grade import grade_notebook  # noqa: PLC0415 - imported in each pool process
     from autograder.notebook import NotebookError  # noqa: PLC0415
 
     status = "graded"
+    next_plan = _plan(following, out, device, root, allow_unconfined) if spare and following else None
     data = notebook_bytes(submission)
     parts = fingerprint_parts(submission, data, device)  # of the bytes graded, whatever the file becomes meanwhile
     try:
@@ -205,6 +214,8 @@ def grade_submission(
             require_confinement=not allow_unconfined,
             hidden=(root, out),
             data=data,
+            spare=spare,
+            following=next_plan,
         )
         if any(test.grader_error for test in report.tests):
             status = "grader error"
@@ -214,6 +225,21 @@ def grade_submission(
         reason = f"not graded: the grader could not finish this notebook ({type(exc).__name__}: {exc})"
         report, status = _not_graded(submission, reason), "grader error"
     return write_result(out, submission, to_gradescope(report), status, parts)
+
+
+def _plan(submission: Submission, out: Path, device: str, root: Path, allow_unconfined: bool) -> ProcessPlan | None:
+    """The plan ``grade_submission`` will start ``submission``'s process with, where it can be known before the
+    notebook is read (its week from the folder layout); None otherwise."""
+    from autograder.grade import Unconfined, process_plan  # noqa: PLC0415
+
+    if submission.refused or submission.week not in WEEKS:
+        return None
+    folder = submission.path.resolve().parent
+    try:
+        week = get_week(submission.week)
+        return process_plan(week, folder, device, require_confinement=not allow_unconfined, hidden=(root, out))
+    except (Unconfined, ValueError, OSError):
+        return None  # its own grading reports why
 
 
 def write_result(out: Path, submission: Submission, results: dict, status: str, parts: dict | None = None) -> dict:
@@ -272,9 +298,7 @@ def run_batch(
     try:
         with _stopped_by_signals():
             if jobs <= 1:
-                for submission in todo:
-                    grade(submission)
-                    progress.update()
+                _grade_in_turn(grade, list(todo), progress)
             else:
                 _grade_in_pool(grade, list(todo), jobs, out, progress)
     except Stopped as stop:
@@ -319,6 +343,22 @@ def _stopped_by_signals() -> Iterator[None]:
     finally:
         for number, handler in before.items():
             signal.signal(number, handler)
+
+
+def _grade_in_turn(grade, todo: list[Submission], progress: tqdm) -> None:
+    """``grade`` each submission in this process, one after another; where a core would sit idle meanwhile, the
+    next notebook's process starts while the current one is judged (``spare_process``)."""
+    with contextlib.ExitStack() as stack:
+        spare = stack.enter_context(Spare()) if _cpus() >= 2 else None
+        for index, submission in enumerate(todo):
+            following = todo[index + 1] if index + 1 < len(todo) else None
+            grade(submission, spare=spare, following=following)
+            progress.update()
+
+
+def _cpus() -> int:
+    """The CPUs this process may run on (its affinity: a container's or a runner's share, not the host's)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _grade_in_pool(grade, todo: list[Submission], jobs: int, out: Path, progress: tqdm) -> None:

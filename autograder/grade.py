@@ -17,6 +17,7 @@ from autograder.locked_cells import restore_locked_cells
 from autograder.notebook import code_cells, declared_week, read_notebook
 from autograder.report import GradeReport, bounded
 from autograder.sandbox import confinement
+from autograder.spare_process import ProcessPlan, Spare
 from autograder.student_process import CellOutcome, Limits, StudentProcess
 from autograder.weeks import PACKAGE_DIR, REPO_DIR, Week, detect_week, get_week
 
@@ -52,10 +53,13 @@ def grade_notebook(
     require_confinement: bool = False,
     hidden: tuple[Path, ...] = (),
     data: bytes | None = None,
+    spare: Spare | None = None,
+    following: ProcessPlan | None = None,
 ) -> GradeReport:
     """The full report for one notebook; raises NotebookError or UnknownWeek only if it cannot grade at all.
 
-    ``data``: the notebook's bytes, already read (a batch grades exactly what it fingerprinted).
+    ``data``: the notebook's bytes, already read (a batch grades exactly what it fingerprinted). ``spare`` and
+    ``following``: see ``grade_loaded``.
 
     Student code runs confined where bubblewrap works here; elsewhere it runs unconfined with a note at the top of
     the report, or, with ``require_confinement``, not at all (``Unconfined``). ``hidden`` adds folders its process
@@ -65,7 +69,8 @@ def grade_notebook(
     notebook = read_notebook(path, data)
     chosen: Week = get_week(week) if week else detect_week(path, declared_week(notebook))
     options = dict(device=device, limits=limits, overrides=overrides, require_confinement=require_confinement)
-    report, _ = grade_loaded(notebook, chosen, path.resolve().parent, str(path), hidden=hidden, **options)
+    options.update(hidden=hidden, spare=spare, following=following)
+    report, _ = grade_loaded(notebook, chosen, path.resolve().parent, str(path), **options)
     report.seconds = time.monotonic() - started
     return report
 
@@ -81,33 +86,59 @@ def grade_loaded(
     require_confinement: bool = False,
     hidden: tuple[Path, ...] = (),
     parts: set[str] | None = None,
+    spare: Spare | None = None,
+    following: ProcessPlan | None = None,
 ) -> tuple[GradeReport, list[CellOutcome]]:
     """Grade a notebook already read (``notebook``, changed in place: read-only cells are restored), handed in
     in ``folder`` (by the graders of ``parts`` only, if given); the report, and what each cell did (what it printed
-    and drew, its error) for views of it."""
+    and drew, its error) for views of it.
+
+    With ``spare``, the notebook takes the process it holds if that was started for exactly this notebook's plan,
+    and, once its own is running, ``spare`` starts the process of ``following`` (the next notebook's plan)."""
     started = time.monotonic()
     report = GradeReport(notebook=label, week=week.name)
     edits = restore_locked_cells(notebook, read_notebook(week.stub)) if week.stub.is_file() else []
+    plan = process_plan(week, folder, device, limits, overrides, require_confinement, hidden)
+    process = spare.take(plan) if spare is not None else None
+    if process is None:
+        process = plan.start()
+    process.adopt(code_cells(notebook))
+    with process:
+        if spare is not None and following is not None:
+            spare.prepare(following)
+        from autograder.runner import run_graders  # noqa: PLC0415 - torch and pytest load while it boots
+        from autograder.student import Student  # noqa: PLC0415
+
+        device = resolve_device(plan.device)
+        process.device = device
+        process.run_cells()
+        report.tests = run_graders(week.grader_file, Student(process), device, parts=parts, folder=folder)
+    report.confined = plan.view is not None
+    first = [f"not confined: {plan.unconfined}; the notebook's code could read and change what this user can"]
+    report.notes = (first if plan.unconfined else []) + edits + _cell_notes(process.outcomes) + _process_notes(process)
+    report.printed = process.printed
+    report.seconds = time.monotonic() - started
+    return bounded(report), process.outcomes
+
+
+def process_plan(
+    week: Week,
+    folder: Path,
+    device: str = "auto",
+    limits: Limits | None = None,
+    overrides: dict[str, float | int | None] | None = None,
+    require_confinement: bool = False,
+    hidden: tuple[Path, ...] = (),
+) -> ProcessPlan:
+    """What the student's process of ``week``'s notebook handed in in ``folder`` is started with: its limits, its
+    device (before ``auto`` is resolved) and its view. Raises ``Unconfined``, or ValueError for --device cuda
+    without a GPU, before anything starts."""
     limits = limits_with(limits or week.limits, **(overrides or {}))
     device = device_for(week, device)
     if device == "cuda":
         resolve_device(device)  # fail before starting anything when there is no GPU
     view, unconfined = student_view(folder, device, require_confinement, hidden)
-    with StudentProcess(code_cells(notebook), limits, device, view=view) as process:
-        process.spawn()
-        from autograder.runner import run_graders  # noqa: PLC0415 - torch and pytest load while it boots
-        from autograder.student import Student  # noqa: PLC0415
-
-        device = resolve_device(device)
-        process.device = device
-        process.run_cells()
-        report.tests = run_graders(week.grader_file, Student(process), device, parts=parts, folder=folder)
-    report.confined = view is not None
-    first = [f"not confined: {unconfined}; the notebook's code could read and change what this user can"]
-    report.notes = (first if unconfined else []) + edits + _cell_notes(process.outcomes) + _process_notes(process)
-    report.printed = process.printed
-    report.seconds = time.monotonic() - started
-    return bounded(report), process.outcomes
+    return ProcessPlan(limits, device, view, unconfined)
 
 
 def student_view(

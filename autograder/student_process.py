@@ -148,6 +148,19 @@ class StudentProcess:
         """Start the process without waiting for it: it imports torch while the grader gets ready."""
         self._spawn()
 
+    def adopt(self, cells: list[Cell]) -> None:
+        """Give a started process, which has run no cell, the notebook it grades (``spare_process``): its time
+        budget (total_seconds) starts now."""
+        if self.outcomes:
+            raise ValueError("adopt: this process has already run a notebook's cells")
+        self.cells = cells
+        self._deadline = time.monotonic() + self.limits.total_seconds
+
+    @property
+    def running(self) -> bool:
+        """Started, and not ended since."""
+        return self._proc is not None and self._proc.poll() is None
+
     def run_cells(self) -> None:
         """Run every cell once, in order, recording what each did; a cell that hangs or crashes is skipped."""
         for cell in self.cells:
