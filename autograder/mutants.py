@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
+from tqdm import tqdm
 
 from autograder.weeks import PACKAGE_DIR, Week
 
@@ -416,7 +417,10 @@ def run(week: Week, parts: set[str] | None = None, jobs: int = 1, device: str = 
 
     solution_with_files(week)  # the files it hands in, made once here, not by every pool process at once
     with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
-        for mutant, outcome in zip(todo, pool.map(_grade_safely, todo, [device] * len(todo)), strict=True):
+        graded = pool.map(_grade_safely, todo, [device] * len(todo))
+        # a bar on stderr while they are graded (minutes a week), only where stderr is a terminal (disable=None)
+        shown = tqdm(graded, total=len(todo), desc=f"{week.name} mutants", unit="mutant", leave=False, disable=None)
+        for mutant, outcome in zip(todo, shown, strict=True):
             killed, said = outcome
             result = results[mutant.part]
             if said.startswith("internal grader error"):
