@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
 from autograder import report as formats
 from autograder.classroom_cli import add_commands, feedback_option
+from autograder.data_locations import DATA_ENV
 from autograder.grade import Unconfined, grade_notebook, resolve_device
 from autograder.gradescope_run import REFERENCE_VISIBILITIES, VISIBILITIES
 from autograder.notebook import NotebookError
@@ -35,6 +37,8 @@ _ONE_LINE_ERRORS = (
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if getattr(args, "data_root", None) is not None:  # the student's process and the graders read it from there
+        os.environ[DATA_ENV] = str(args.data_root.expanduser().resolve())
     try:
         if getattr(args, "device", None) == "cuda":
             resolve_device(args.device)  # no GPU here: refused in one line before anything runs
@@ -188,6 +192,7 @@ def _weeks(args: argparse.Namespace) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dlgrade", description="Grade PyTorch notebooks with hidden graders.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     grade = commands.add_parser("grade", help="grade one notebook and print its report")
@@ -205,6 +210,7 @@ def _parser() -> argparse.ArgumentParser:
     grade.add_argument("--total-seconds", type=float, help="time limit per notebook (default: the week's)")
     grade.add_argument("--memory-mb", type=int, help="memory limit of the student's process (default: the week's)")
     grade.add_argument("--disk-mb", type=int, help="size of the student's scratch space (default: the week's)")
+    _data_root_option(grade)
     grade.set_defaults(run=_grade)
 
     demo = commands.add_parser(
@@ -224,6 +230,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help=f"longest a cell of week 4's solution may train (default: {SOLUTION_CELL_SECONDS})",
     )
+    _data_root_option(demo)
     demo.set_defaults(run=_demo)
 
     batch = commands.add_parser("batch", help="grade a folder of submissions (resumable, parallel, shardable)")
@@ -243,6 +250,7 @@ def _parser() -> argparse.ArgumentParser:
         help="grade even where student code cannot be confined (no bubblewrap); every report and the CSV say so",
     )
     _device_option(batch)
+    _data_root_option(batch)
     batch.set_defaults(run=_batch)
 
     gradescope = commands.add_parser("gradescope", help="build a week's Gradescope autograder zip")
@@ -266,12 +274,32 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="grade even where Gradescope's container cannot confine student code (default: refuse, and say why)",
     )
+    _data_root_option(gradescope)
     gradescope.set_defaults(run=_gradescope)
 
     weeks = commands.add_parser("weeks", help="list the weeks this course grades")
     weeks.set_defaults(run=_weeks)
     add_commands(commands)
     return parser
+
+
+def _data_root_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-root",
+        type=Path,
+        metavar="FOLDER",
+        help=f"where the datasets are (default: ${DATA_ENV}, else ~/.cache/dlgrade; Debian's Fashion-MNIST is found "
+        "by itself)",
+    )
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
+
+    try:
+        return version("dlgrade")
+    except PackageNotFoundError:
+        return "(not installed: run from a checkout)"
 
 
 def _device_option(parser: argparse.ArgumentParser) -> None:

@@ -123,3 +123,35 @@ def test_auto_keeps_a_gpu_only_for_the_weeks_that_train():
     assert auto == {name: "auto" if name == "week4_cnn" else "cpu" for name in WEEKS}
     assert {device_for(week, chosen) for week in WEEKS.values() for chosen in ("cpu", "cuda")} == {"cpu", "cuda"}
     assert all(device_for(week, "cuda") == "cuda" for week in WEEKS.values())
+
+
+def test_version_is_the_installed_package_version():
+    """Does `dlgrade --version` print the package's version, as pip knows it?"""
+    from importlib.metadata import version
+
+    run = dlgrade("--version")
+    assert run.returncode == 0 and run.stdout.strip() == f"dlgrade {version('dlgrade')}"
+
+
+@pytest.mark.parametrize("command", ["grade", "batch", "demo", "gradescope"])
+def test_data_root_is_an_option_of_every_command_that_reads_data(command):
+    """Is --data-root (named by README's "Data" and by data.py's errors) accepted by every command that reads
+    datasets, and does it become the data root the graders and the student's process read ($DLGRADE_DATA)?"""
+    from autograder import cli
+
+    given = {"grade": ["nb.ipynb"], "batch": ["submitted"], "demo": [], "gradescope": ["week4_cnn", "--out", "x"]}
+    args = cli._parser().parse_args([command, *given[command], "--data-root", "~/course-data"])
+    assert str(args.data_root) == "~/course-data"
+    run = dlgrade("grade", "/nonexistent/nb.ipynb", "--data-root", "data-here")
+    assert run.returncode == 2 and run.stderr.strip() == "dlgrade: error: /nonexistent/nb.ipynb: no such file"
+
+
+def test_data_root_sets_the_data_environment(monkeypatch, tmp_path):
+    """Does `--data-root FOLDER` put FOLDER, absolute, where every data loader looks ($DLGRADE_DATA)?"""
+    from autograder import cli
+    from autograder.data_locations import DATA_ENV, data_root
+
+    monkeypatch.setenv(DATA_ENV, "elsewhere")  # recorded, so the variable main() sets is undone after the test
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["grade", "missing.ipynb", "--data-root", "data"]) == 2
+    assert data_root() == tmp_path / "data"
