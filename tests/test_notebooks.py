@@ -89,3 +89,32 @@ def test_stub_hides_every_solution(week):
                 assert line not in stub_cell.source.splitlines(), f"{week}: solution line leaked: {line!r}"
             if "### BEGIN SOLUTION" in line:
                 inside = True
+
+
+def test_student_requirements_cover_every_import_of_the_stubs_and_self_check():
+    """Does the student template's requirements.txt name the distribution of every module the stubs and
+    .github/self_check.py import (beyond the standard library), so `pip install -r requirements.txt` is enough?"""
+    import ast
+    import re
+    from importlib.metadata import packages_distributions
+
+    template = REPO_DIR / "autograder" / "templates" / "student_repo"
+    sources = [c.source for w in WEEKS.values() for c in nbformat.read(w.stub, 4).cells if c.cell_type == "code"]
+    sources.append((template / ".github" / "self_check.py").read_text())
+    modules = set()
+    for source in sources:
+        lines = [line for line in source.splitlines() if not line.lstrip().startswith(("!", "%"))]
+        for node in ast.walk(ast.parse("\n".join(lines))):
+            if isinstance(node, ast.Import):
+                modules |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules.add(node.module.split(".")[0])
+    third_party = modules - set(sys.stdlib_module_names) - {"autograder"}  # autograder: the hidden cells' import
+    listed = {
+        re.split(r"[<>=!~;\[ ]", line)[0].lower().replace("_", "-")
+        for line in (template / "requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    distributions = packages_distributions()
+    missing = {m for m in third_party if not {d.lower() for d in distributions.get(m, [m])} & listed}
+    assert third_party >= {"torch", "tqdm"} and missing == set()
