@@ -47,10 +47,14 @@ class Student:
         remote._text = _describe(value)
         return remote
 
-    def tool(self, name: str) -> Remote:
-        """One of ``autograder.sandbox.probes.TOOLS``, in the student's process: instruments the graders build there."""
+    def tool(self, name: str, shown_as: str | None = None) -> Remote:
+        """One of ``autograder.sandbox.probes.TOOLS``, in the student's process: instruments the graders build there.
+
+        ``shown_as``: what feedback calls a call of the tool (the student's call it makes, say ``scale_pixels(<uint8
+        tensor>)``), so that an error in the student's code never names the grader's own helper."""
         remote = _expect_remote(self._ask({"op": "tool", "name": name}, name, want="handle"))
         remote._text = name
+        remote._call_text = shown_as
         return remote
 
     @contextmanager
@@ -114,16 +118,17 @@ class Remote:
     def __init__(self, student: Student, target: dict, text: str, generation: int, type_name: str = ""):
         self._student, self._target, self._text = student, target, text
         self._generation, self.type_name = generation, type_name
+        self._call_text: str | None = None  # a call's text in feedback, if not built from its arguments
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        text = f"{self._text}({_describe_args(args, kwargs)})"
+        text = self._call_text or f"{self._text}({_describe_args(args, kwargs)})"
         request = {"op": "call", "target": self._live_target(), "args": self._encode(list(args))}
         request["kwargs"] = self._encode(dict(kwargs))
         return self._student._ask(request, text)
 
     def handle(self, *args: Any, **kwargs: Any) -> Remote:
         """Call, but keep the result in the student's process (e.g. a model to call methods on)."""
-        text = f"{self._text}({_describe_args(args, kwargs)})"
+        text = self._call_text or f"{self._text}({_describe_args(args, kwargs)})"
         request = {"op": "call", "target": self._live_target(), "args": self._encode(list(args))}
         request["kwargs"] = self._encode(dict(kwargs))
         result = _expect_remote(self._student._ask(request, text, want="handle"))

@@ -88,16 +88,20 @@ def grade(path: Path, week: str | None = None, **limits: float) -> GradeReport:
 
 def assert_discloses_nothing(report: GradeReport, ledger: disclosure.Ledger) -> None:
     """No test's feedback, name or note holds a value the graders withheld (a hidden input's, a reference's),
-    unless the student's code returned it or the stub's text states it."""
+    unless the student's code returned it or the stub's text states it; and none names a helper of the grader's."""
     if report.week in WEEKS and get_week(report.week).stub.is_file():
         ledger.allow([float(number) for number in _STUB_NUMBER.findall(get_week(report.week).stub.read_text())])
     for test in report.tests:
         leaked = ledger.leaks(f"{test.name}\n{test.output}")
         assert not leaked, f"{test.name}: the feedback shows withheld values {leaked}: {test.output!r}"
+        helper = _GRADER_HELPER_CALL.search(test.output)
+        assert not helper, f"{test.name}: the feedback names the grader's helper {helper[0]}: {test.output!r}"
     leaked = ledger.leaks("\n".join(report.notes))
     assert not leaked, f"the notes show withheld values {leaked}: {report.notes!r}"
 
 
+_GRADER_HELPER_CALL = re.compile(r"\b(?:where_result_goes|with_cuda_available|calls_during|lines_run)\(")
+"""The probes that call the student's code for the graders: feedback names the student's call (``shown_as``)."""
 _STUB_NUMBER = re.compile(r"[-+]?\d*\.\d+(?:[eE][-+]?\d+)?")
 
 

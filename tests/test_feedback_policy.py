@@ -204,3 +204,19 @@ def test_colour_only_on_a_terminal_without_no_color(monkeypatch, tty, no_color, 
     else:
         monkeypatch.setenv("NO_COLOR", no_color)
     assert use_colour(_Stream(tty)) is colour
+
+
+@pytest.mark.parametrize("week", ["week1_tensors", "week3_conv"])
+def test_stub_feedback_names_the_students_calls_not_the_graders_helpers(week):
+    """Graded as released (every part raising NotImplementedError or undefined), does every test say which of the
+    student's functions or names is missing, including those that reach it through one of the grader's probes
+    (``helpers.grade`` also refuses any feedback naming a probe)?"""
+    from autograder.weeks import get_week
+
+    report = grade(get_week(week).stub, week=week)
+    outputs = [test.output for test in report.tests]
+    said = ("is not implemented yet", "the notebook defines no")  # a stub leaves some names for the student to write
+    assert all(any(words in output for words in said) for output in outputs), outputs
+    if week == "week1_tensors":
+        scale = next(test.output for test in report.tests if test.part == "normalize")
+        assert scale.startswith("scale_pixels(<uint8 tensor on the meta device>) is not implemented yet"), scale

@@ -182,7 +182,7 @@ def test_scale_pixels(student):
     # where the result goes first, so that a hard-coded device fails alike on every runner
     images = torch.randint(0, 256, (3, 1, 4, 4), dtype=torch.uint8, generator=_generator(6))
     what = "scale_pixels(<uint8 tensor on the meta device>)"
-    where, out = student.tool("where_result_goes")(student.scale_pixels, images, "meta")
+    where, out = student.tool("where_result_goes", shown_as=what)(student.scale_pixels, images, "meta")
     out = expect_tensor(out, what)
     if where != "meta":
         fail(f"{what} returned a tensor on {where}: keep the images on their own device (no .cpu() or .cuda())")
@@ -296,8 +296,8 @@ def test_outer_sum(student):
 def test_pick_device(student):
     """pick_device returns the GPU where torch.cuda.is_available() says there is one, else the CPU (both cases)"""
     for available, expected in ((True, "cuda"), (False, "cpu")):
-        got = student.tool("with_cuda_available")(available, student.pick_device)
         what = f"pick_device() where torch.cuda.is_available() is {available}"
+        got = student.tool("with_cuda_available", shown_as=what)(available, student.pick_device)
         if not isinstance(got, (torch.device, str)):
             fail(f"{what} returned a {type(got).__name__}, expected a torch.device")
         try:
@@ -354,7 +354,7 @@ def test_mse_gradient_values(student):
         "the sign is flipped: check (x @ w - y), not (y - x @ w) before squaring... and the backward pass": -expected,
     }
     what = "mse_gradient(<w (4,)>, <x (10, 4)>, <y (10,)>)"
-    out, calls = student.tool("calls_during")(AUTOGRAD, student.mse_gradient, w, x, y)
+    out, calls = student.tool("calls_during", shown_as=what)(AUTOGRAD, student.mse_gradient, w, x, y)
     out = expect_tensor(out, what, shape=(4,), dtype=torch.float32, dtype_hint=SAME)
     expect_close(out, expected, what, rtol=1e-4, atol=1e-5, hints=hints)
     if not any(calls.values()):

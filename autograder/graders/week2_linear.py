@@ -118,7 +118,7 @@ def test_xor_network(student):
     for order in ([3, 0, 2, 1, 1, 3], [2]):
         rows = TRUTH_TABLE[torch.tensor(order)]
         what = f"xor_network(<{len(rows)} input pairs>)"
-        out, calls = student.tool("calls_during")(["__main__.perceptron"], student.xor_network, rows)
+        out, calls = student.tool("calls_during", shown_as=what)(["__main__.perceptron"], student.xor_network, rows)
         out = expect_tensor(out, what, shape=(len(rows),), dtype=torch.float32, dtype_hint=FLOATS)
         hints = {"that is OR, not XOR: (1, 1) must give 0": (rows.sum(1) > 0).double()}
         expect_close(out, (rows[:, 0] != rows[:, 1]).double(), what, hints=hints)
@@ -271,7 +271,7 @@ def _formula(student, name: str, *args: object, **kwargs: object) -> torch.Tenso
     )
     what = f"{name}({shown}{''.join(f', {k}={v!r}' for k, v in kwargs.items())})"
     out, used = call_keeping_inputs(
-        student.tool("calls_during"), what, FORBIDDEN, getattr(student, name), *args, **kwargs
+        student.tool("calls_during", shown_as=what), what, FORBIDDEN, getattr(student, name), *args, **kwargs
     )
     called = sorted({called.rsplit(".", 1)[-1] for called, count in used.items() if count})
     if called:

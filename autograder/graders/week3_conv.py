@@ -256,7 +256,8 @@ def _check_conv(student, x, weight, bias, stride=1, padding=0, hints_for=()) -> 
         hints["the bias is missing: add bias[f] to every position of output channel f"] = F.conv2d(
             X, W, None, stride=stride, padding=padding
         )
-    out, used = student.tool("calls_during")(NO_CONV, student.conv2d, x, weight, bias, stride=stride, padding=padding)
+    probe = student.tool("calls_during", shown_as=what)
+    out, used = probe(NO_CONV, student.conv2d, x, weight, bias, stride=stride, padding=padding)
     if any(used.values()):
         fail(f"{what} called PyTorch's own convolution: the part asks you to write it (without F.conv2d or nn.Conv2d)")
     expect_close(out, expected, what, rtol=1e-4, atol=1e-4, hints=hints)  # the shape first: wrong ones have hints
@@ -267,7 +268,7 @@ def _without_pixel_loops(student, name: str, *args: torch.Tensor) -> None:
     """The student's ``name``, on an image of 64x64 pixels, runs no Python loop over its pixels or output positions
     (counted in lines of the notebook's own code run meanwhile)."""
     what = f"{name}({', '.join(f'<{tuple(a.shape)}>' for a in args)})"
-    called = student.tool("lines_run")(getattr(student, name), *args)
+    called = student.tool("lines_run", shown_as=what)(getattr(student, name), *args)
     if not isinstance(called, (tuple, list)) or len(called) != 3:
         fail(f"{what} could not be run to see how it works")
     _, lines, intact = called
