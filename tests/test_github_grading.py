@@ -263,7 +263,7 @@ def test_exported_template_holds_stubs_and_self_checks_and_nothing_hidden(tmp_pa
     assert run.returncode == 0, run.stderr
     files = sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file())
     assert files == sorted(
-        [".github/self_check.py", ".github/workflows/self-check.yml", "README.md", "requirements.txt"]
+        [".github/self_check.py", ".github/workflows/self-check.yml", ".gitignore", "README.md", "requirements.txt"]
         + [f"{week}/{week}.ipynb" for week in WEEKS]
     )
     exported = "\n".join((target / name).read_text() for name in files)
