@@ -74,7 +74,10 @@ class Submission:
 
 
 def find_submissions(root: Path, week: str | None = None) -> list[Submission]:
-    """Every notebook under ``root`` in either layout, sorted by student then week."""
+    """Every notebook under ``root`` in either layout, sorted by student then week.
+
+    ``week``: in nbgrader's layout (``<student>/<week>/``) only that week's folders are taken; a notebook in a folder
+    that names no week, or in the flat layout, is graded as that week."""
     if not root.is_dir():
         raise NotADirectoryError(f"{root}: not a directory of submissions")
     found = [Submission(_id(path.stem), path, week, _refusal(root, path)) for path in sorted(root.glob("*.ipynb"))]
@@ -82,6 +85,8 @@ def find_submissions(root: Path, week: str | None = None) -> list[Submission]:
         if ".ipynb_checkpoints" in notebook.parts:
             continue
         folder = notebook.parent.name
+        if week and folder in WEEKS and folder != week:
+            continue  # another week's folder: --week selects, it does not regrade other weeks as this one
         chosen = week or (folder if folder in WEEKS else None)
         found.append(Submission(_id(notebook.parent.parent.name), notebook, chosen, _refusal(root, notebook)))
     return _one_per_student_and_week(sorted(found, key=lambda s: (s.student, s.label, str(s.path))), root)

@@ -238,7 +238,12 @@ def _parser() -> argparse.ArgumentParser:
     batch.add_argument("--out", type=Path, help="results folder (default: results/ beside SUBMISSIONS)")
     batch.add_argument("--jobs", type=int, default=1, help="notebooks graded at once (default: 1)")
     batch.add_argument("--shard", default="1/1", help="grade share i of n, by student (default: 1/1)")
-    batch.add_argument("--week", choices=list(WEEKS), help="grade every notebook as this week (default: detect)")
+    batch.add_argument(
+        "--week",
+        choices=list(WEEKS),
+        help="only this week: its <student>/<week>/ folders, and any other notebook graded as this week (default: "
+        "every week, each detected)",
+    )
     batch.add_argument(
         "--gradebook",
         metavar="DB_URL",

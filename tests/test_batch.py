@@ -43,6 +43,27 @@ def test_both_layouts_are_found(tmp_path):
     assert [(s.student, s.week) for s in find_submissions(flat)] == [("carol", None)]
 
 
+def test_week_option_selects_that_weeks_folders_in_nbgraders_layout(tmp_path):
+    """With every week handed in as <student>/<week>/, does --week pick that week's notebook per student (not grade
+    all five as that week), while a folder naming no week and the flat layout are graded as the week given?"""
+    from autograder.weeks import WEEKS
+
+    root = tmp_path / "submitted"
+    for name, week in WEEKS.items():
+        (root / "ada" / name).mkdir(parents=True)
+        shutil.copy(week.stub, root / "ada" / name / f"{name}.ipynb")
+    (root / "bo" / "homework").mkdir(parents=True)
+    shutil.copy(WEEKS["week2_linear"].stub, root / "bo" / "homework" / "mine.ipynb")
+    shutil.copy(WEEKS["week2_linear"].stub, root / "cy.ipynb")
+    chosen = find_submissions(root, "week2_linear")
+    assert [(s.student, s.week, s.path.relative_to(root).as_posix()) for s in chosen] == [
+        ("ada", "week2_linear", "ada/week2_linear/week2_linear.ipynb"),
+        ("bo", "week2_linear", "bo/homework/mine.ipynb"),
+        ("cy", "week2_linear", "cy.ipynb"),
+    ]
+    assert len(find_submissions(root)) == len(WEEKS) + 2
+
+
 def test_shards_split_a_class_exactly_once():
     """Does every student land in exactly one of n shards, the same one every time?"""
     students = [Submission(f"student{i}", Path(f"{i}.ipynb"), None) for i in range(200)]
