@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -61,7 +62,8 @@ def _grade(args: argparse.Namespace) -> int:
     graded = grade_notebook(args.notebook, week=args.week, device=args.device, overrides=overrides)
     result = formats.with_feedback(graded, args.feedback)
     if args.format == "table":
-        sys.stdout.write(formats.to_table(result, colour=formats.use_colour(sys.stdout)))
+        columns = shutil.get_terminal_size().columns  # $COLUMNS, else the terminal's, else 80
+        sys.stdout.write(formats.to_table(result, colour=formats.use_colour(sys.stdout), width=columns))
     else:
         sys.stdout.write(formats.FORMATS[args.format](result))
     for option, render in (("json", formats.to_json), ("markdown", formats.to_markdown), ("junit", formats.to_junit)):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import textwrap
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field, replace
 from typing import TextIO
@@ -247,26 +248,43 @@ def to_junit(report: GradeReport) -> str:
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"
 
 
-def to_table(report: GradeReport, colour: bool = False) -> str:
+def to_table(report: GradeReport, colour: bool = False, width: int | None = None) -> str:
     """The terminal view: a row per test, feedback under failures, then notes and the total. ``colour``: PASS and
-    FAIL in green and red (``use_colour`` says when); the only escape sequences in it are these, the grader's."""
+    FAIL in green and red (``use_colour`` says when); the only escape sequences in it are these, the grader's.
+    ``width``: the terminal's columns; names, feedback and notes are wrapped to fit (None: one line each)."""
     report = _each_text(bounded(report), shown)
     paint = _PAINT if colour else {}
-    width = max([len(test.name) for test in report.tests] + [20])
+    longest = max([len(test.name) for test in report.tests] + [20])
+    name_width = longest if width is None else max(20, min(longest, width - len("  PASS    1.25/25")))
     lines = [f"{report.notebook}  ({report.week})", ""]
     if not report.confined and report.notes:  # the first note says why: a reader must see it before any score
-        lines += [f"  WARNING: {report.notes[0]}", ""]
+        lines += _wrapped(f"WARNING: {report.notes[0]}", "  ", "  ", width) + [""]
     for test in report.tests:
         mark = "PASS" if test.status == "passed" else "FAIL"
         points = f"{_number(test.score)}/{_number(test.max_score)}"
         start, end = paint.get(mark, ""), paint.get("end", "")
-        lines.append(f"  {start}{mark}{end}  {test.name:<{width}}  {points:>7}")
+        name, *rest = _wrapped(test.name, "", "", None if width is None else name_width)
+        lines.append(f"  {start}{mark}{end}  {name:<{name_width}}  {points:>7}")
+        lines += [f"        {more}" for more in rest]
         if test.status == "failed" and test.output:
-            lines += [f"        {line}" for line in test.output.splitlines()]
+            for line in test.output.splitlines():
+                lines += _wrapped(line, "        ", "          ", width)
     if report.notes:
-        lines += ["", "Notes:"] + [f"  - {note}" for note in report.notes]
+        lines += ["", "Notes:"]
+        for note in report.notes:
+            lines += _wrapped(note, "  - ", "    ", width)
     lines += ["", f"Total: {_number(report.score)} / {_number(report.max_score)}"]
     return "\n".join(lines) + "\n"
+
+
+def _wrapped(text: str, first: str, then: str, width: int | None) -> list[str]:
+    """``text`` as lines of at most ``width`` columns (None: one line), starting ``first``, then ``then``."""
+    if width is None:
+        return [first + text]
+    room = max(20, width - len(then))
+    return textwrap.wrap(
+        text, width=room + len(then), initial_indent=first, subsequent_indent=then, break_on_hyphens=False
+    ) or [first]
 
 
 _PAINT = {"PASS": "\x1b[32m", "FAIL": "\x1b[31m", "end": "\x1b[0m"}

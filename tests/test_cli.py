@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -155,3 +157,21 @@ def test_data_root_sets_the_data_environment(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     assert cli.main(["grade", "missing.ipynb", "--data-root", "data"]) == 2
     assert data_root() == tmp_path / "data"
+
+
+@pytest.mark.parametrize("columns", [80, 100])
+def test_table_fits_the_terminals_width(columns, tmp_path):
+    """With a terminal of 80 or 100 columns ($COLUMNS, as a shell sets it), does every line of the table fit, with
+    every test still on its own row and no word of a name or of the feedback lost?"""
+    sample = WEEK.solution.parents[2] / "samples" / WEEK.name / "student_partial.ipynb"
+    command = [sys.executable, "-m", "autograder", "grade", str(sample), "--device", "cpu"]
+    command += ["--json-file", str(tmp_path / "results.json")]
+    env = dict(os.environ, COLUMNS=str(columns))
+    table = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env).stdout
+    tests = json.loads((tmp_path / "results.json").read_text())["tests"]
+    assert max(len(line) for line in table.splitlines()) <= columns
+    assert len(re.findall(r"^  (?:PASS|FAIL)  ", table, re.MULTILINE)) == len(tests)
+    words = table.split()
+    for test in tests:
+        for word in (test["name"] + " " + (test["output"] if test["status"] == "failed" else "")).split():
+            assert word in words, word
