@@ -305,3 +305,18 @@ def test_mistake_loses_its_part(tmp_path, mistake):
 def test_correct_variants_score_full_marks(tmp_path, variant):
     """Does correct code written differently from the reference get every point?"""
     assert_full_marks(grade(submission(tmp_path, WEEK, VARIANTS[variant])))
+
+
+def test_slip_in_pool_output_size_is_pointed_out_where_it_costs_the_shapes(tmp_path):
+    """A pool_output_size whose stride defaults to 1 fails its own test and, through seed_net_shapes and
+    face_features, three shapes tests: do those three say the slip is in pool_output_size (and nothing else)?"""
+    slip = {
+        "pool_output_size": "def pool_output_size(n, kernel, stride=1, padding=0):\n"
+        "    return conv_output_size(n, kernel, stride=stride, padding=padding)"
+    }
+    report = grade(submission(tmp_path, WEEK, slip))
+    shapes = {test.name: test.output for test in report.tests if test.part == "shapes" and test.score == 0}
+    assert len(shapes) == 3, shapes
+    for output in shapes.values():
+        assert "your pool_output_size gives wrong sizes too" in output and "conv_output_size" not in output, output
+    assert_loses_only(report, "output_size", "stride defaults to its kernel size", also=frozenset({"shapes"}))

@@ -6,10 +6,23 @@ per side, as PyTorch counts it.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import torch
 import torch.nn.functional as F
 
-from autograder.checks import call_keeping_inputs, expect_close, expect_equal, expect_tensor, fail, part, points, same
+from autograder.checks import (
+    Mismatch,
+    call_keeping_inputs,
+    expect_close,
+    expect_equal,
+    expect_tensor,
+    fail,
+    part,
+    points,
+    same,
+)
+from autograder.student_process import StudentError
 
 SEED_IMAGE = torch.tensor(
     [[3, 3, 2, 1, 0], [0, 0, 1, 3, 1], [3, 1, 2, 2, 3], [2, 0, 0, 2, 2], [2, 0, 0, 0, 1]], dtype=torch.float32
@@ -109,6 +122,40 @@ def test_pool_output_size(student):
 # -- 2. shapes through networks ------------------------------------------------------------------------------------
 
 
+@contextmanager
+def _pointing_back_to_sizes(student):
+    """seed_net_shapes and face_features are traced with the notebook's own conv_output_size and pool_output_size,
+    as the part suggests: where those are wrong, the feedback here says so, since the slip is there, not here."""
+    try:
+        yield
+    except Mismatch as exc:
+        wrong = _wrong_size_functions(student)
+        if not wrong:
+            raise
+        said = " and ".join(wrong)
+        raise Mismatch(
+            f"{exc}; your {said} {'gives' if len(wrong) == 1 else 'give'} wrong sizes too (see the output-size "
+            "tests): if this builds on it, fix it there first",
+            exc.reference,
+        ) from None
+
+
+def _wrong_size_functions(student) -> list[str]:
+    """Which of the student's size functions give a wrong size on the sizes these networks pass through."""
+    cases = {
+        "conv_output_size": [((n, 3), {}, n - 2) for n in (64, 31, 100, 23)] + [((48, 3), {"padding": 1}, 48)],
+        "pool_output_size": [((n, 2), {}, n // 2) for n in (62, 29, 98, 11)],
+    }
+    wrong = []
+    for name, calls in cases.items():
+        try:
+            if any(getattr(student, name)(*args, **kwargs) != expected for args, kwargs, expected in calls):
+                wrong.append(name)
+        except StudentError:
+            wrong.append(name)
+    return wrong
+
+
 def _seed_net_reference(batch: int, height: int, width: int) -> list[tuple[int, ...]]:
     x = torch.zeros(batch, 3, height, width)
     shapes = [tuple(x.shape)]
@@ -125,28 +172,28 @@ def _seed_net_reference(batch: int, height: int, width: int) -> list[tuple[int, 
 @points(1)
 def test_seed_net_shapes_64(student):
     """seed_net_shapes(2, 64, 64) traces (2, 3, 64, 64) to (2, 12, 29, 29) to (2, 864)"""
-    got = student.seed_net_shapes(2, 64, 64)
-    expected = _seed_net_reference(2, 64, 64)
-    expect_equal(
-        [tuple(s) for s in got] if isinstance(got, (list, tuple)) else got,
-        expected,
-        "seed_net_shapes(2, 64, 64)",
-        stated=True,  # shapes: what the sizes of the input make of them, which feedback may name
-    )
+    with _pointing_back_to_sizes(student):
+        got = student.seed_net_shapes(2, 64, 64)
+        expect_equal(
+            [tuple(s) for s in got] if isinstance(got, (list, tuple)) else got,
+            _seed_net_reference(2, 64, 64),
+            "seed_net_shapes(2, 64, 64)",
+            stated=True,  # shapes: what the sizes of the input make of them, which feedback may name
+        )
 
 
 @part("shapes")
 @points(1)
 def test_seed_net_shapes_other_size(student):
     """seed_net_shapes works for other input sizes, e.g. a single 100x80 image"""
-    got = student.seed_net_shapes(1, 100, 80)
-    expected = _seed_net_reference(1, 100, 80)
-    expect_equal(
-        [tuple(s) for s in got] if isinstance(got, (list, tuple)) else got,
-        expected,
-        "seed_net_shapes(1, 100, 80)",
-        stated=True,
-    )
+    with _pointing_back_to_sizes(student):
+        got = student.seed_net_shapes(1, 100, 80)
+        expect_equal(
+            [tuple(s) for s in got] if isinstance(got, (list, tuple)) else got,
+            _seed_net_reference(1, 100, 80),
+            "seed_net_shapes(1, 100, 80)",
+            stated=True,
+        )
 
 
 @part("shapes")
@@ -173,7 +220,8 @@ def test_face_features(student):
         for _ in range(3):
             unpadded = (unpadded - 2) // 2
         hint = "padding=1 keeps the size through each 3x3 convolution" if same(got, 128 * unpadded**2) else None
-        expect_equal(got, expected, f"face_features({size})", hint, stated=size == 48)
+        with _pointing_back_to_sizes(student):
+            expect_equal(got, expected, f"face_features({size})", hint, stated=size == 48)
 
 
 # -- 3. naive convolution ----------------------------------------------------------------------------------------
