@@ -42,7 +42,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     fetch.set_defaults(run=_fetch)
 
     merge = commands.add_parser("merge", help="write RESULTS/grades.csv from every results.json under RESULTS")
-    merge.add_argument("results", type=Path)
+    merge.add_argument(
+        "results", type=Path, help="a folder holding <student>/<week>/results.json (e.g. every shard's artifacts)"
+    )
     merge.set_defaults(run=_merge)
 
     publish = commands.add_parser("publish", help="post scores and feedback to each graded commit (check runs)")

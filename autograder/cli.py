@@ -187,8 +187,13 @@ def _gradescope(args: argparse.Namespace) -> int:
 
 
 def _weeks(args: argparse.Namespace) -> int:
+    """Each week with its points, part by part (what Gradescope's assignment and nbgrader's gradebook total)."""
+    from autograder.runner import grader_points  # noqa: PLC0415 - pytest only for this command
+
     for week in WEEKS.values():
-        print(f"{week.name:<20} {week.title}")
+        points = grader_points(week.grader_file)
+        print(f"{week.name:<20} {sum(points.values()):>4g} points  {week.title}")
+        print("    " + ", ".join(f"{part} {value:g}" for part, value in points.items()))
     return 0
 
 
@@ -284,9 +289,12 @@ def _parser() -> argparse.ArgumentParser:
     _data_root_option(gradescope)
     gradescope.set_defaults(run=_gradescope)
 
-    weeks = commands.add_parser("weeks", help="list the weeks this course grades")
+    weeks = commands.add_parser("weeks", help="list the weeks this course grades, with their points per part")
     weeks.set_defaults(run=_weeks)
     add_commands(commands)
+    for action in commands._choices_actions:  # each command's --help opens with the line `dlgrade --help` lists
+        command = commands.choices[action.dest]
+        command.description = command.description or action.help[:1].upper() + action.help[1:] + "."
     return parser
 
 

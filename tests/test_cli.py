@@ -175,3 +175,24 @@ def test_table_fits_the_terminals_width(columns, tmp_path):
     for test in tests:
         for word in (test["name"] + " " + (test["output"] if test["status"] == "failed" else "")).split():
             assert word in words, word
+
+
+def test_help_describes_every_command_and_weeks_lists_points():
+    """Does every command's --help open with a description and document its positional arguments, and does
+    `dlgrade weeks` give each week's total and points per part, as the graders count them?"""
+    from autograder import cli
+    from autograder.runner import grader_points
+    from autograder.weeks import WEEKS
+
+    parser = cli._parser()
+    commands = next(a for a in parser._actions if a.dest == "command").choices
+    for name, command in commands.items():
+        assert command.description and command.description.endswith("."), name
+        for action in command._actions:
+            if not action.option_strings:
+                assert action.help, f"dlgrade {name}: argument {action.dest} has no help"
+    listed = dlgrade("weeks").stdout
+    for name, week in WEEKS.items():
+        points = grader_points(week.grader_file)
+        assert re.search(rf"^{name} +{sum(points.values()):g} points  ", listed, re.MULTILINE), listed
+        assert ", ".join(f"{part} {value:g}" for part, value in points.items()) in listed
