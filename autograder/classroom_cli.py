@@ -13,6 +13,7 @@ from pathlib import Path
 
 from autograder.batch import merge_results, parse_shard
 from autograder.disclosure import FEEDBACK_LEVELS
+from autograder.weeks import WEEKS
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -49,7 +50,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
     publish = commands.add_parser("publish", help="post scores and feedback to each graded commit (check runs)")
     publish.add_argument("results", type=Path, help="results of dlgrade batch, with the fetch records")
-    publish.add_argument("--dry-run", action="store_true", help="print what would be posted; post nothing")
+    publish.add_argument(
+        "--dry-run", action="store_true", help="print what would be posted, with the text students would read"
+    )
+    publish.add_argument(
+        "--week", action="append", choices=list(WEEKS), help="post only this week's results (repeat for several)"
+    )
     feedback_option(publish)
     publish.set_defaults(run=_publish)
 
@@ -112,6 +118,7 @@ def _publish(args: argparse.Namespace) -> int:
 
     token = "" if args.dry_run else token_from_environment()
     api_url = os.environ.get("GITHUB_API_URL", "https://api.github.com")
-    lines = publish(args.results, token, api_url, dry_run=args.dry_run, feedback=args.feedback)
+    weeks = set(args.week) if args.week else None
+    lines = publish(args.results, token, api_url, dry_run=args.dry_run, feedback=args.feedback, weeks=weeks)
     print("\n".join(lines) or "nothing to publish")
     return 1 if any(line.startswith("FAILED") for line in lines) else 0

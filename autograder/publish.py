@@ -28,14 +28,16 @@ def collect_records(results: Path) -> dict[str, dict]:
     return merged
 
 
-def check_runs(results: Path, feedback: str = "hidden") -> list[tuple[str, dict]]:
-    """(repository, check-run request body) for every graded week of every student fetched at a known commit, with
-    the feedback of ``feedback``'s level (``autograder.disclosure``)."""
+def check_runs(results: Path, feedback: str = "hidden", weeks: set[str] | None = None) -> list[tuple[str, dict]]:
+    """(repository, check-run request body) for every graded week (of ``weeks`` only, if given) of every student
+    fetched at a known commit, with the feedback of ``feedback``'s level (``autograder.disclosure``)."""
     runs = []
     for student, record in sorted(collect_records(results).items()):
         if "commit" not in record:
             continue
         for path in sorted((results / student).glob("*/results.json")):
+            if weeks is not None and path.parent.name not in weeks:
+                continue
             report = with_feedback(from_gradescope(json.loads(path.read_text(encoding="utf-8"))), feedback)
             full = report.max_score > 0 and report.score >= report.max_score
             body = {
@@ -53,14 +55,25 @@ def check_runs(results: Path, feedback: str = "hidden") -> list[tuple[str, dict]
 
 
 def publish(
-    results: Path, token: str, api_url: str = "https://api.github.com", dry_run: bool = False, feedback: str = "hidden"
+    results: Path,
+    token: str,
+    api_url: str = "https://api.github.com",
+    dry_run: bool = False,
+    feedback: str = "hidden",
+    weeks: set[str] | None = None,
 ) -> list[str]:
-    """Post every check run; returns one line per run (what was posted, or why it failed). Failures do not stop."""
+    """Post every check run (of ``weeks`` only, if given); returns one line per run (what was posted, or why it
+    failed), and with ``dry_run`` the summary the student would read under each. Failures do not stop."""
+    if not collect_records(results):
+        raise FileNotFoundError(
+            f"{results}: no fetched*.json (dlgrade fetch writes DEST/fetched.json: copy it here, as the workflow does)"
+        )
     lines = []
-    for repository, body in check_runs(results, feedback):
+    for repository, body in check_runs(results, feedback, weeks):
         where = f"{repository}@{body['head_sha'][:12]} {body['name']}: {body['output']['title']}"
         if dry_run:
             lines.append(f"would post {where}")
+            lines += [f"    {line}" for line in body["output"]["summary"].splitlines()]
             continue
         request = urllib.request.Request(
             f"{api_url.rstrip('/')}/repos/{repository}/check-runs",

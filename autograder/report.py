@@ -49,6 +49,8 @@ _MARKDOWN_BLOCK = re.compile(r"^(\d*)([#+\-=.)])")
 class TestResult:
     """One hidden grader test: what it is worth and what the student got."""
 
+    __test__ = False  # a result, not a pytest test class, for all its name
+
     name: str
     part: str
     max_score: float
