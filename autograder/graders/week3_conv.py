@@ -168,32 +168,30 @@ def _seed_net_reference(batch: int, height: int, width: int) -> list[tuple[int, 
     return shapes
 
 
-@part("shapes")
-@points(1)
-def test_seed_net_shapes_64(student):
-    """seed_net_shapes(2, 64, 64) traces (2, 3, 64, 64) to (2, 12, 29, 29) to (2, 864)"""
+def _expect_seed_trace(student, batch: int, height: int, width: int) -> None:
+    """The student's seed_net_shapes(batch, height, width) is SeedNet's trace of shapes."""
     with _pointing_back_to_sizes(student):
-        got = student.seed_net_shapes(2, 64, 64)
+        got = student.seed_net_shapes(batch, height, width)
         expect_equal(
             [tuple(s) for s in got] if isinstance(got, (list, tuple)) else got,
-            _seed_net_reference(2, 64, 64),
-            "seed_net_shapes(2, 64, 64)",
+            _seed_net_reference(batch, height, width),
+            f"seed_net_shapes({batch}, {height}, {width})",
             stated=True,  # shapes: what the sizes of the input make of them, which feedback may name
         )
 
 
 @part("shapes")
 @points(1)
+def test_seed_net_shapes_64(student):
+    """seed_net_shapes(2, 64, 64) traces (2, 3, 64, 64) to (2, 12, 29, 29) to (2, 864)"""
+    _expect_seed_trace(student, 2, 64, 64)
+
+
+@part("shapes")
+@points(1)
 def test_seed_net_shapes_other_size(student):
     """seed_net_shapes works for other input sizes, e.g. a single 100x80 image"""
-    with _pointing_back_to_sizes(student):
-        got = student.seed_net_shapes(1, 100, 80)
-        expect_equal(
-            [tuple(s) for s in got] if isinstance(got, (list, tuple)) else got,
-            _seed_net_reference(1, 100, 80),
-            "seed_net_shapes(1, 100, 80)",
-            stated=True,
-        )
+    _expect_seed_trace(student, 1, 100, 80)
 
 
 @part("shapes")
