@@ -4,9 +4,18 @@ solutions/<week>/<week>.ipynb is nbgrader's source; `nbgrader generate_assignmen
 to assignments/<week>/<week>.ipynb, which is committed. Submissions go under submitted/<student>/<week>/.
 """
 
+import os
+import warnings
+
 c = get_config()  # noqa: F821 - provided by nbgrader when it loads this file
 
-c.CourseDirectory.root = "."
+# nbgrader's gradebook (nbgrader/api.py) makes a submission's rows inside SQLAlchemy 2's autoflush, which warns
+# "Object of type <SubmittedAssignment> not in session, add operation along ... will not proceed" for every
+# student; the rows are added right after and nothing is lost (nbgrader's own code, not this course's).
+warnings.filterwarnings("ignore", message=r"Object of type <Submitted\w+> not in session", module="nbgrader")
+
+# The folder this file is in, absolute: nbgrader warned "root '.' is not absolute" several times a command.
+c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))  # noqa: F821 - __file__: set by traitlets
 c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "assignments"
 c.CourseDirectory.db_url = "sqlite:///gradebook.db"
@@ -24,14 +33,27 @@ from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
 from nbgrader.preprocessors import (  # noqa: E402
     AssignLatePenalties,
     CheckCellMetadata,
+    ClearOutput,
+    DeduplicateIds,
     IgnorePattern,
     LimitOutput,
+    OverwriteKernelspec,
     SaveAutoGrades,
 )
 
 from autograder.nbgrader_autograde import GradeInSandbox  # noqa: E402
+from autograder.nbgrader_overwrite import QuietOverwriteCells  # noqa: E402
 from autograder.nbgrader_sanitize import SanitizeStudentHTML  # noqa: E402
 
+# nbgrader's own sanitizing steps, with OverwriteCells replaced: it warned "checksum has changed" for every
+# hidden-test cell of every student, edited or not (autograder/nbgrader_overwrite.py).
+c.Autograde.sanitize_preprocessors = [
+    ClearOutput,
+    DeduplicateIds,
+    OverwriteKernelspec,
+    QuietOverwriteCells,
+    CheckCellMetadata,
+]
 c.Autograde.autograde_preprocessors = [
     GradeInSandbox,
     SanitizeStudentHTML,  # the student's Markdown and raw cells made inert for feedback and formgrader (bleach)
