@@ -118,3 +118,21 @@ def test_student_requirements_cover_every_import_of_the_stubs_and_self_check():
     distributions = packages_distributions()
     missing = {m for m in third_party if not {d.lower() for d in distributions.get(m, [m])} & listed}
     assert third_party >= {"torch", "tqdm"} and missing == set()
+
+
+@pytest.mark.parametrize("week", list(WEEKS))
+def test_every_self_check_says_what_was_expected_and_what_came(week):
+    """Does every assert of the week's self-check cells carry a message (what was expected, what came back), so
+    that a failing self-check never shows a bare AssertionError?"""
+    import ast
+
+    bare = []
+    for cell in nbformat.read(WEEKS[week].stub, as_version=4).cells:
+        if not cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", "").startswith("check_"):
+            continue
+        lines = [line for line in cell.source.splitlines() if not line.lstrip().startswith(("!", "%"))]
+        source = "\n".join(lines)
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Assert) and not isinstance(node.msg, (ast.Constant, ast.JoinedStr)):
+                bare.append(ast.get_source_segment(source, node))
+    assert bare == []
