@@ -353,8 +353,7 @@ def _stopped_by_signals() -> Iterator[None]:
 def _grade_in_turn(grade, todo: list[Submission], progress: tqdm) -> None:
     """``grade`` each submission in this process, one after another; where a core would sit idle meanwhile, the
     next notebook's process starts while the current one is judged (``spare_process``)."""
-    with contextlib.ExitStack() as stack:
-        spare = stack.enter_context(Spare()) if _cpus() >= 2 else None
+    with Spare() if _cpus() >= 2 else contextlib.nullcontext() as spare:
         for index, submission in enumerate(todo):
             following = todo[index + 1] if index + 1 < len(todo) else None
             grade(submission, spare=spare, following=following)

@@ -102,8 +102,8 @@ def grade_loaded(
     process = spare.take(plan) if spare is not None else None
     if process is None:
         process = plan.start()
-    process.adopt(code_cells(notebook))
     with process:
+        process.adopt(code_cells(notebook))
         if spare is not None and following is not None:
             spare.prepare(following)
         from autograder.runner import run_graders  # noqa: PLC0415 - torch and pytest load while it boots

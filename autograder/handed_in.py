@@ -90,8 +90,9 @@ def execute(notebook: nbformat.NotebookNode, folder: Path, timeout: int, progres
         ipc = Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(sockets, "kernel")}})
         # killed at the end, not asked to stop: a kernel still inside a cell that timed out would log a ZMQError
         # when it answers on the sockets a graceful shutdown closed
-        options = dict(timeout=timeout, resources={"metadata": {"path": str(folder)}}, config=ipc)
-        options["shutdown_kernel"] = "immediate"
+        options = dict(
+            timeout=timeout, resources={"metadata": {"path": str(folder)}}, config=ipc, shutdown_kernel="immediate"
+        )
         client = (
             NotebookClient(notebook, **options) if progress is None else _ProgressClient(notebook, progress, **options)
         )

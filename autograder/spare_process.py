@@ -43,7 +43,7 @@ class Spare:
     def __init__(self) -> None:
         self._plan: ProcessPlan | None = None
         self._process: StudentProcess | None = None
-        self.handed_over = 0  # how many notebooks got a spare (the tests and benchmarks read it)
+        self.handed_over = 0  # how many notebooks got a spare (the tests read it)
 
     def prepare(self, plan: ProcessPlan) -> None:
         """Start a process for ``plan`` (the next notebook's), replacing any spare not yet taken."""
