@@ -19,6 +19,7 @@ from typing import Any, TextIO
 
 import nbformat
 from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
 from traitlets.config import Config
 
 from autograder.data import DATA_ENV, data_root, fashion_mnist
@@ -82,7 +83,8 @@ def make_handed_in(
 
 
 def execute(notebook: nbformat.NotebookNode, folder: Path, timeout: int, progress: TextIO | None = None) -> None:
-    """Run ``notebook`` top to bottom in a fresh kernel started in ``folder``, as Jupyter's Run All would.
+    """Run ``notebook`` top to bottom in a fresh kernel started in ``folder``, as Jupyter's Run All would; raise
+    nbclient's ``CellExecutionError`` for a cell that failed, a self-check included (those let Run All go on).
 
     The kernel talks to nbclient over IPC sockets in a private folder, not TCP on localhost: nothing else on the
     machine can connect to it, and ipykernel has no unencrypted-TCP warning to print."""
@@ -97,6 +99,10 @@ def execute(notebook: nbformat.NotebookNode, folder: Path, timeout: int, progres
             NotebookClient(notebook, **options) if progress is None else _ProgressClient(notebook, progress, **options)
         )
         client.execute()
+    for cell in notebook.cells:  # a self-check shows its failure and lets Run All go on: here it is an error
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                raise CellExecutionError.from_cell_and_msg(cell, output)
 
 
 def code_digest(notebook: Path) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -95,7 +96,6 @@ def test_student_requirements_cover_every_import_of_the_stubs_and_self_check():
     """Does the student template's requirements.txt name the distribution of every module the stubs and
     .github/self_check.py import (beyond the standard library), so `pip install -r requirements.txt` is enough?"""
     import ast
-    import re
     from importlib.metadata import packages_distributions
 
     template = REPO_DIR / "autograder" / "templates" / "student_repo"
@@ -136,3 +136,72 @@ def test_every_self_check_says_what_was_expected_and_what_came(week):
             if isinstance(node, ast.Assert) and not isinstance(node.msg, (ast.Constant, ast.JoinedStr)):
                 bare.append(ast.get_source_segment(source, node))
     assert bare == []
+
+
+def _grade_id(cell: nbformat.NotebookNode) -> str:
+    return str(cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", ""))
+
+
+@pytest.mark.parametrize("week", list(WEEKS))
+def test_every_self_check_runs_inside_the_one_helper(week):
+    """Is every self-check cell's body inside ``with self_check("<part>"):``, defined by one helper cell whose text is
+    the same in every week (so a fix to it reaches all five), right after the imports?"""
+    cells = nbformat.read(WEEKS[week].solution, as_version=4).cells
+    ids = [_grade_id(cell) for cell in cells]
+    helper = cells[ids.index("self_check_helper")]
+    first = nbformat.read(next(iter(WEEKS.values())).solution, as_version=4).cells
+    assert helper.source == next(c.source for c in first if _grade_id(c) == "self_check_helper")
+    assert ids.index("self_check_helper") == ids.index("imports") + 1 and helper.metadata["nbgrader"]["locked"]
+    checks = [cell for cell in cells if _grade_id(cell).startswith("check_")]
+    assert checks
+    for cell in checks:
+        head, *body = cell.source.splitlines()
+        assert head == f'with self_check("{_grade_id(cell).removeprefix("check_")}"):', head
+        assert body and all(line.startswith("    ") or not line.strip() for line in body)
+
+
+def test_run_all_goes_past_a_failing_self_check_and_shows_every_part(tmp_path):
+    """Run top to bottom as Jupyter's Run All runs it (stopping at the first cell whose execution fails), does the
+    week-1 sample (parts right, wrong, crashing and not started) reach its last cell, with each self-check saying
+    its part's state: passed, failed with the assert's message or the error where it happened, or not started?"""
+    from nbclient import NotebookClient
+
+    notebook = nbformat.read(REPO_DIR / "samples" / "week1_tensors" / "student_partial.ipynb", as_version=4)
+    client = NotebookClient(notebook, timeout=300, kernel_name="python3", allow_errors=False)
+    client.resources = {"metadata": {"path": str(tmp_path)}}
+    client.execute()  # raises CellExecutionError if Run All would have stopped
+    shown = {}
+    for cell in notebook.cells:
+        if _grade_id(cell).startswith("check_"):
+            text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+            errors = [o for o in cell.outputs if o.output_type == "error"]
+            for error in errors:
+                error.traceback = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(error.traceback))  # no colours
+            shown[_grade_id(cell).removeprefix("check_")] = (text, errors)
+    assert list(shown) == ["tensor_from_list", "storage_facts", "flatten_images", "numpy_bridge", "normalize"] + [
+        "broadcasting",
+        "devices",
+        "autograd",
+    ]
+    for part in ("tensor_from_list", "storage_facts", "numpy_bridge"):  # numpy_bridge comes after a crash
+        text, errors = shown[part]
+        assert "self-check passed" in text and errors == [], part
+    for part in ("normalize", "autograd"):
+        text, errors = shown[part]
+        assert f"{part}: self-check not started" in text and [e.ename for e in errors] == ["NotImplementedError"]
+    text, errors = shown["broadcasting"]  # an assert: its message, no traceback into the helper
+    assert "broadcasting: self-check failed" in text and errors[0].ename == "AssertionError"
+    assert errors[0].evalue.startswith("expected [[-2, -10], [0, 0], [2, 10]], got")
+    assert "self_check(part)" not in errors[0].traceback
+    text, errors = shown["flatten_images"]  # a crash in the student's function: where it happened
+    assert errors[0].ename == "RuntimeError" and "in flatten_images" in errors[0].traceback
+    assert "self-check passed" not in text
+
+
+def test_outside_jupyter_a_failing_self_check_raises_as_an_assert_would():
+    """In plain Python (a script, no IPython shell) does a failing self-check raise its own error, not hide it?"""
+    cells = nbformat.read(next(iter(WEEKS.values())).solution, as_version=4).cells
+    helper = next(c.source for c in cells if _grade_id(c) == "self_check_helper")
+    code = helper + '\nwith self_check("x"):\n    assert 1 == 2, "expected 2, got 1"\n'
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1 and run.stderr.strip().endswith("AssertionError: expected 2, got 1"), run.stderr
