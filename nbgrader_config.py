@@ -71,6 +71,21 @@ c.GradeInSandbox.device = "auto"
 # which names inputs by shape only, so nothing of the hidden inputs or reference values reaches a student
 # (autograder/disclosure.py). To release feedback with each failed test's reference after the deadline,
 # autograde again with `c.GradeInSandbox.feedback = "open"` (e.g. --GradeInSandbox.feedback=open --force).
+#
+# The page is nbgrader's feedback template made readable (autograder/templates/nbconvert/dlgrade_feedback/): each
+# part named where nbgrader writes "Test cell", long lines of feedback wrapped, and no "Out[ ]: 2" under the
+# hidden tests (the part's points, which SaveAutoGrades reads). Set for GenerateFeedback's exporter only: the
+# formgrader keeps its own views.
+import nbgrader  # noqa: E402
+
+import autograder  # noqa: E402
+
+c.GenerateFeedback.HTMLExporter.template_name = "dlgrade_feedback"
+c.GenerateFeedback.HTMLExporter.template_file = "readable_feedback.html.j2"
+c.GenerateFeedback.HTMLExporter.extra_template_basedirs = [
+    os.path.join(os.path.dirname(autograder.__file__), "templates", "nbconvert"),
+    os.path.join(os.path.dirname(nbgrader.__file__), "server_extensions", "formgrader", "templates"),
+]
 
 # Files a notebook hands in beside itself (week 4's trained weights) are the student's: autograde copies the
 # source folder over each submission, and must never replace them with files an instructor left there.

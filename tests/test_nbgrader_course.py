@@ -417,6 +417,39 @@ def test_feedback_and_formgrader_pages_run_no_student_script(course):
         assert "My answers" in _text(run.stdout) and "onerror" in _text(run.stdout)  # shown, as text
 
 
+# Run in the browser after the page has loaded: how many output areas are wider than the window lets them be.
+_OVERFLOW_PROBE = """<script>
+window.addEventListener("load", () => {
+  const wide = [...document.querySelectorAll("div.output_area, div.output_area pre")]
+    .filter((element) => element.scrollWidth > element.clientWidth + 1);
+  document.title = "overflowing:" + wide.length;
+});
+</script>"""
+
+
+def test_feedback_page_names_every_part_and_fits_a_laptop_window(course, tmp_path):
+    """Does the feedback page name each part where nbgrader writes "Test cell", show no "Out[ ]: 2" (the points
+    nbgrader reads) under a hidden-tests cell, and, opened in headless Chromium in a 900-pixel window, wrap
+    every line of feedback instead of hiding it behind a horizontal scrollbar?"""
+    page = (course / "feedback" / "bo" / EXCHANGE_WEEK / f"{EXCHANGE_WEEK}.html").read_text()
+    contents = _text(page[page.index('<div id="toc">') : page.index("</ol>")])
+    scores = gradebook_parts(course, EXCHANGE_WEEK, "bo")
+    for part, points in grader_points(get_week(EXCHANGE_WEEK).grader_file).items():
+        assert f"{part} (Score: {round(scores[part], 2)} / {round(points, 2)})" in contents
+        assert f"Hidden tests: <code>{part}</code>" in page
+    assert "Test cell" not in page and "Out[" not in page
+    probe = tmp_path / "probe.html"
+    probe.write_text(page.replace("</body>", _OVERFLOW_PROBE + "</body>"))
+    run = subprocess.run(
+        [_browser(), "--headless", "--no-sandbox", "--disable-gpu", "--window-size=900,700"]
+        + ["--virtual-time-budget=5000", "--dump-dom", probe.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "<title>overflowing:0</title>" in run.stdout, re.findall("<title>.*?</title>", run.stdout)
+
+
 def _text(page: str) -> str:
     """What a reader of the HTML sees: tags (syntax highlighting included) removed, entities decoded."""
     return html.unescape(re.sub(r"<[^>]+>", "", page))
