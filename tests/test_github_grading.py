@@ -20,6 +20,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from guides import TEMPLATE_README, code_blocks, run_block
 from helpers import answered_stub, is_answer
 from workflow_runner import WorkflowRun
 
@@ -290,10 +291,12 @@ def _grader_lines(week: str) -> list[str]:
 
 
 def test_exported_self_check_reports_each_part(tmp_path):
-    """Does the template's self-check script run the notebooks and tell passed from not started?"""
+    """Does the template's self-check script run the notebooks and tell passed from failed and not started, the
+    parts after a failing one included?"""
     target = tmp_path / "template"
     assert dlgrade("export-student-repo", str(target)).returncode == 0
-    nbformat.write(answered_stub("week1_tensors"), target / "week1_tensors" / "week1_tensors.ipynb")
+    nbformat.write(answered_stub("week2_linear"), target / "week2_linear" / "week2_linear.ipynb")
+    shutil.copyfile(SAMPLE, target / "week1_tensors" / "week1_tensors.ipynb")  # right, wrong and unstarted parts
     summary = tmp_path / "summary.md"
     run = subprocess.run(
         [sys.executable, str(target / ".github" / "self_check.py"), "--summary", str(summary)],
@@ -303,8 +306,72 @@ def test_exported_self_check_reports_each_part(tmp_path):
     )
     assert run.returncode == 0, run.stderr[-2000:]
     table = summary.read_text()
-    assert "| week1_tensors | flatten_images | passed |" in table
-    assert "| week2_linear | linear | not started |" in table
+    assert "| week1_tensors | storage_facts | passed |" in table
+    assert "| week1_tensors | flatten_images | failed | RuntimeError: view size is not compatible" in table
+    assert "| week1_tensors | numpy_bridge | passed |" in table  # after the failing part
+    assert "| week1_tensors | broadcasting | failed | AssertionError: expected [[-2, -10]" in table
+    assert "| week1_tensors | autograd | not started |" in table
+    assert "| week2_linear | linear | passed |" in table and "| week3_conv | shapes | not started |" in table
+
+
+def test_template_set_up_and_its_readme_run_as_written(tmp_path):
+    """Does docs/github.md's first set-up step write and commit the template as written (the push to GitHub left
+    out), and the template README's "Working locally" block then run in it (week 1 only, to be quick), its
+    self-check printing each part's state?"""
+    course = tmp_path / "course"
+    course.mkdir()
+    (course / ".venv").symlink_to(Path(sys.executable).parent.parent)
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    env.update(GIT_AUTHOR_NAME="TA", GIT_AUTHOR_EMAIL="ta@example.org", GIT_COMMITTER_NAME="TA")
+    env.update(GIT_COMMITTER_EMAIL="ta@example.org")
+    (set_up,) = [b for b in code_blocks(REPO_DIR / "docs" / "github.md") if "export-student-repo" in b.text]
+    run_block(set_up, course, env, leave_out={"git remote add": "pushes to GitHub"})
+    target = tmp_path / "dl-course-template"
+    assert git(target, "log", "--format=%s") == "Course template" and not git(target, "status", "--porcelain")
+    for week in [w for w in WEEKS if w != "week1_tensors"]:
+        shutil.rmtree(target / week)
+    (block,) = code_blocks(TEMPLATE_README)
+    leave_out = {  # installs from PyPI; test_notebooks checks requirements.txt covers every import of the stubs
+        "python -m venv": "no PyPI here",
+        "pip install": "no PyPI here",
+    }
+    printed = run_block(block, target, env, leave_out)
+    assert "| week1_tensors | tensor_from_list | not started |" in printed
+    assert "| week1_tensors | autograd | not started |" in printed
+
+
+def test_github_guide_reruns_the_steps_by_hand_as_written(tmp_path):
+    """Do docs/github.md's by-hand steps (fetch, batch one week, copy the fetch record, merge, a dry run, publish)
+    run as written, against local repositories and a fake GitHub, posting for that week only, on each student's
+    fetched commit, the score the notebook earns?"""
+    (block,) = [b for b in code_blocks(REPO_DIR / "docs" / "github.md") if "dlgrade fetch" in b.text]
+    remote = tmp_path / "remote"
+    commits = {student: student_repository(remote, student, tmp_path)["commit"] for student in ("bo", "cy")}
+    (tmp_path / "roster.csv").write_text("student,repository\nbo,course/bo\ncy,course/cy\n")
+    _FakeGitHub.received = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _FakeGitHub)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    env = dict(
+        os.environ,
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        DLGRADE_GIT_BASE=str(remote),
+        GITHUB_API_URL=f"http://127.0.0.1:{server.server_port}",
+        GH_TOKEN="fake-token",
+    )
+    try:
+        printed = run_block(block, tmp_path, env)
+    finally:
+        server.shutdown()
+    assert f"would post course/bo@{commits['bo'][:12]} dlgrade: week1_tensors: 15 / 25 points" in printed
+    assert "got (24, 32, 96), not the right value" in printed  # the dry run shows the text students read
+    posts = {path: body for path, body, _ in _FakeGitHub.received}
+    assert set(posts) == {"/repos/course/bo/check-runs", "/repos/course/cy/check-runs"}
+    for student, score in (("bo", 15), ("cy", 0)):
+        body = posts[f"/repos/course/{student}/check-runs"]
+        assert body["head_sha"] == commits[student] and body["output"]["title"].startswith(f"{score} / 25")
+    with (tmp_path / "results" / "grades.csv").open(newline="") as handle:
+        rows = {(row["student_id"], row["assignment"]): row["score"] for row in csv.DictReader(handle)}
+    assert rows == {("bo", "week1_tensors"): "15.0", ("cy", "week1_tensors"): "0.0"}
 
 
 def test_export_refuses_a_folder_that_is_not_empty(tmp_path):
