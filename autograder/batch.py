@@ -332,14 +332,18 @@ class ResultsUnwritable(Exception):
 
 @contextlib.contextmanager
 def _stopped_by_signals() -> Iterator[None]:
-    """SIGINT and SIGTERM raise ``Stopped`` in the batch's main thread; a second signal while it stops is ignored."""
+    """SIGINT and SIGTERM raise ``Stopped`` in the batch's main thread; a second signal while it stops, or later
+    (while the process exits: the pool's finalizers run then), is ignored, so the exit status stays the first
+    signal's. Left without a signal, the handlers that were there are put back."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    stopping = []
 
     def stop(signum: int, _frame: object) -> None:
         for number in (signal.SIGINT, signal.SIGTERM):
             signal.signal(number, signal.SIG_IGN)
+        stopping.append(signum)
         raise Stopped(signum)
 
     before = {number: signal.signal(number, stop) for number in (signal.SIGINT, signal.SIGTERM)}
@@ -347,7 +351,8 @@ def _stopped_by_signals() -> Iterator[None]:
         yield
     finally:
         for number, handler in before.items():
-            signal.signal(number, handler)
+            if not stopping:
+                signal.signal(number, handler)
 
 
 def _grade_in_turn(grade, todo: list[Submission], progress: tqdm) -> None:
