@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from autograder import report as formats
+from autograder.class_report.command import add_command as add_report_command
 from autograder.classroom_cli import add_commands, feedback_option
 from autograder.data_locations import DATA_ENV
 from autograder.grade import Unconfined, grade_notebook, resolve_device
@@ -292,6 +293,7 @@ def _parser() -> argparse.ArgumentParser:
     weeks = commands.add_parser("weeks", help="list the weeks this course grades, with their points per part")
     weeks.set_defaults(run=_weeks)
     add_commands(commands)
+    add_report_command(commands)
     for action in commands._choices_actions:  # each command's --help opens with the line `dlgrade --help` lists
         command = commands.choices[action.dest]
         command.description = command.description or action.help[:1].upper() + action.help[1:] + "."

@@ -20,9 +20,10 @@ def ignored(folder: Path, *paths: str) -> set[str]:
 
 
 def test_course_folder_ignores_rosters_and_grades_but_not_the_github_roster():
-    """In the repository (the nbgrader course folder), are students.csv and grades.csv (names, e-mails, scores)
-    ignored, and roster.csv, which the grade-students workflow reads, not?"""
-    assert ignored(REPO, "students.csv", "grades.csv", "roster.csv") == {"students.csv", "grades.csv"}
+    """In the repository (the nbgrader course folder), are students.csv and grades.csv (names, e-mails, scores) and
+    the class report's files ignored, and roster.csv, which the grade-students workflow reads, not?"""
+    private = {"students.csv", "grades.csv", "report.html", "report.json", "report-scores.csv", "report/week1.html"}
+    assert ignored(REPO, *private, "roster.csv") == private
 
 
 def test_student_template_ignores_downloads_but_not_what_is_handed_in(tmp_path):
