@@ -5,10 +5,13 @@ from __future__ import annotations
 import ast
 import copy
 import re
+import shutil
+import subprocess
 import textwrap
 from pathlib import Path
 
 import nbformat
+import pytest
 
 from autograder import disclosure
 from autograder.grade import grade_notebook
@@ -126,3 +129,24 @@ def assert_loses_only(report: GradeReport, broken_part: str, feedback: str, also
 def assert_full_marks(report: GradeReport) -> None:
     failed = [(t.name, t.output) for t in report.tests if t.status != "passed"]
     assert not failed and report.score == report.max_score > 0
+
+
+def headless_chromium() -> str:
+    """The headless Chromium the browser tests drive (skipping, saying why, where there is none)."""
+    for name in ("chromium-headless-shell", "chromium", "google-chrome"):
+        if shutil.which(name):
+            return shutil.which(name)
+    pytest.skip("no headless Chromium here (scripts/test.sh installs Debian's chromium-headless-shell as root)")
+
+
+def rendered_dom(page: Path, window: str = "1280,900", budget_ms: int = 5000) -> str:
+    """``page`` as headless Chromium leaves it once its scripts have run: the DOM, serialised."""
+    run = subprocess.run(
+        [headless_chromium(), "--headless", "--no-sandbox", "--disable-gpu", f"--window-size={window}"]
+        + [f"--virtual-time-budget={budget_ms}", "--dump-dom", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0 and "</html>" in run.stdout, run.stderr[-2000:]
+    return run.stdout

@@ -13,14 +13,13 @@ import json
 import os
 import random
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import nbformat
 import pytest
-from helpers import replace_function
+from helpers import headless_chromium, rendered_dom, replace_function
 from test_week1_tensors import MISTAKES, VARIANTS
 
 from autograder.class_report.similarity import all_shares, read_answers
@@ -219,13 +218,6 @@ window.addEventListener("load", () => {
 """
 
 
-def _browser() -> str:
-    for name in ("chromium-headless-shell", "chromium", "google-chrome"):
-        if shutil.which(name):
-            return shutil.which(name)
-    pytest.skip("no headless Chromium here (scripts/test.sh installs Debian's chromium-headless-shell as root)")
-
-
 def test_the_page_renders_in_a_browser_with_plots_sorting_and_no_student_script(graded_class, tmp_path):
     """Opened in headless Chromium, does the page log no error and refuse nothing of its own, show every plot with
     ink on it, sort a table both ways on a click, and run no script a student wrote (names and code escaped)?"""
@@ -235,14 +227,8 @@ def test_the_page_renders_in_a_browser_with_plots_sorting_and_no_student_script(
     probed = probed.replace("<style>", f"<script>{PROBE}</script><style>", 1)
     copy = graded_class["page"].with_name("probed.html")
     copy.write_text(probed)
-    run = subprocess.run(
-        [_browser(), "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1280,900"]
-        + ["--virtual-time-budget=10000", "--dump-dom", copy.as_uri()],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    found = json.loads(re.search(r"<title>PROBE(.*?)</title>", run.stdout, re.DOTALL).group(1).replace("&amp;", "&"))
+    dom = rendered_dom(copy, budget_ms=10000)
+    found = json.loads(re.search(r"<title>PROBE(.*?)</title>", dom, re.DOTALL).group(1).replace("&amp;", "&"))
     assert found["errors"] == [] and found["refused"] == [] and found["alerts"] == [], found
     assert len(found["plots"]) == 2 and all(ink > 0.02 for ink in found["plots"]), found["plots"]
     assert found["ascending"] == sorted(found["ascending"]) and found["descending"] == sorted(found["ascending"])[::-1]
@@ -252,7 +238,7 @@ def test_the_page_renders_in_a_browser_with_plots_sorting_and_no_student_script(
     assert "&lt;img src=x onerror=alert(1)&gt;" in page and "&lt;/pre&gt;&lt;script&gt;alert(3)" in page
     shot = tmp_path / "report.png"
     subprocess.run(
-        [_browser(), "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1280,2000"]
+        [headless_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1280,2000"]
         + [f"--screenshot={shot}", graded_class["page"].as_uri()],
         capture_output=True,
         timeout=120,

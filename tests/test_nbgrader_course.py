@@ -25,7 +25,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from helpers import answered_stub, replace_function
+from helpers import answered_stub, rendered_dom, replace_function
 
 from autograder.runner import grader_points
 from autograder.weeks import REPO_DIR, WEEKS, get_week
@@ -355,13 +355,6 @@ def test_feedback_shows_scores_and_reveals_no_hidden_graders(course):
     assert "use the tensor's own element_size()" in partial
 
 
-def _browser() -> str:
-    for name in ("chromium-headless-shell", "chromium", "google-chrome"):
-        if shutil.which(name):
-            return shutil.which(name)
-    pytest.skip("no headless Chromium here (scripts/test.sh installs Debian's chromium-headless-shell as root)")
-
-
 class _Dom(html.parser.HTMLParser):
     """What a page's scripts left in its DOM: attributes, handlers, script URLs, the title."""
 
@@ -403,18 +396,11 @@ def test_feedback_and_formgrader_pages_run_no_student_script(course):
     formgrader_page.write_text(formgrade.from_filename(str(autograded), resources=resources)[0])
     pages = [course / "feedback" / "h_html" / EXCHANGE_WEEK / f"{EXCHANGE_WEEK}.html", formgrader_page]
     for page in pages:
-        run = subprocess.run(
-            [_browser(), "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=5000"]
-            + ["--dump-dom", page.as_uri()],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert run.returncode == 0 and "</html>" in run.stdout, run.stderr[-2000:]
+        rendered = rendered_dom(page)
         dom = _Dom()
-        dom.feed(run.stdout)
+        dom.feed(rendered)
         assert not dom.problems and "PWNED" not in dom.title, (page.name, dom.problems, dom.title)
-        assert "My answers" in _text(run.stdout) and "onerror" in _text(run.stdout)  # shown, as text
+        assert "My answers" in _text(rendered) and "onerror" in _text(rendered)  # shown, as text
 
 
 # Run in the browser after the page has loaded: how many output areas are wider than the window lets them be.
@@ -440,14 +426,8 @@ def test_feedback_page_names_every_part_and_fits_a_laptop_window(course, tmp_pat
     assert "Test cell" not in page and "Out[" not in page
     probe = tmp_path / "probe.html"
     probe.write_text(page.replace("</body>", _OVERFLOW_PROBE + "</body>"))
-    run = subprocess.run(
-        [_browser(), "--headless", "--no-sandbox", "--disable-gpu", "--window-size=900,700"]
-        + ["--virtual-time-budget=5000", "--dump-dom", probe.as_uri()],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert "<title>overflowing:0</title>" in run.stdout, re.findall("<title>.*?</title>", run.stdout)
+    rendered = rendered_dom(probe, window="900,700")
+    assert "<title>overflowing:0</title>" in rendered, re.findall("<title>.*?</title>", rendered)
 
 
 def _text(page: str) -> str:
