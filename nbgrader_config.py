@@ -41,12 +41,12 @@ from nbgrader.preprocessors import (  # noqa: E402
     SaveAutoGrades,
 )
 
-from autograder.nbgrader_autograde import GradeInSandbox  # noqa: E402
-from autograder.nbgrader_overwrite import QuietOverwriteCells  # noqa: E402
-from autograder.nbgrader_sanitize import SanitizeStudentHTML  # noqa: E402
+from autograder.frontends.nbgrader.autograde import GradeInSandbox  # noqa: E402
+from autograder.frontends.nbgrader.overwrite import QuietOverwriteCells  # noqa: E402
+from autograder.frontends.nbgrader.sanitize import SanitizeStudentHTML  # noqa: E402
 
 # nbgrader's own sanitizing steps, with OverwriteCells replaced: it warned "checksum has changed" for every
-# hidden-test cell of every student, edited or not (autograder/nbgrader_overwrite.py).
+# hidden-test cell of every student, edited or not (autograder/frontends/nbgrader/overwrite.py).
 c.Autograde.sanitize_preprocessors = [
     ClearOutput,
     DeduplicateIds,
@@ -69,7 +69,7 @@ c.GradeInSandbox.device = "auto"
 # Feedback is the autograded notebook as HTML. Hidden test cells hold only a call to the graders
 # (`grade_part("week", "part")`, which instructors run in Jupyter), and their output is the graders' feedback,
 # which names inputs by shape only, so nothing of the hidden inputs or reference values reaches a student
-# (autograder/disclosure.py). To release feedback with each failed test's reference after the deadline,
+# (autograder/judging/disclosure.py). To release feedback with each failed test's reference after the deadline,
 # autograde again with `c.GradeInSandbox.feedback = "open"` (e.g. --GradeInSandbox.feedback=open --force).
 #
 # The page is nbgrader's feedback template made readable (autograder/templates/nbconvert/dlgrade_feedback/): each
@@ -89,12 +89,12 @@ c.GenerateFeedback.HTMLExporter.extra_template_basedirs = [
 
 # Files a notebook hands in beside itself (week 4's trained weights) are the student's: autograde copies the
 # source folder over each submission, and must never replace them with files an instructor left there.
-from autograder.weeks import WEEKS  # noqa: E402
+from autograder.course.weeks import WEEKS  # noqa: E402
 
 c.Autograde.exclude_overwriting = {week.name: list(week.handed_in) for week in WEEKS.values() if week.handed_in}
 
 # `nbgrader export` writes its CSV through the csv module with every cell spreadsheet-safe (a name like
 # "=HYPERLINK(...)" is not run as a formula), as dlgrade batch writes its grades.csv.
-from autograder.nbgrader_export import SafeCsvExport  # noqa: E402
+from autograder.frontends.nbgrader.export import SafeCsvExport  # noqa: E402
 
 c.ExportApp.plugin_class = SafeCsvExport

@@ -158,8 +158,8 @@ class Probe:
     """Times one grading's exchanges from the grader's side, and the sandbox's CPU from /proc before each kill."""
 
     def grade(self, notebook: Path, week: str) -> dict[str, tuple[float, float, float]]:
-        from autograder import student_process  # noqa: PLC0415
-        from autograder.grade import grade_notebook  # noqa: PLC0415
+        from autograder.grading.grade import grade_notebook  # noqa: PLC0415
+        from autograder.running import student_process  # noqa: PLC0415
 
         self.stages = {"cells": [0.0, 0.0, 0.0], "questions": [0.0, 0.0, 0.0]}
         self.child_cpu = 0.0
@@ -176,7 +176,7 @@ class Probe:
                 totals = probe.stages[stage]
                 totals[0] += time.perf_counter() - wall
                 totals[1] += time.process_time() - cpu
-                totals[2] += max(0.0, sandbox_cpu(process) - child) if process._proc else 0.0
+                totals[2] += max(0.0, sandbox_cpu(process) - child) if process._worker else 0.0
 
         def counted_kill(process, grace=0.0):
             probe.child_cpu += sandbox_cpu(process)
@@ -204,11 +204,12 @@ class Probe:
 
 def sandbox_cpu(process) -> float:
     """CPU seconds used so far by every process in ``process``'s sandbox (bwrap and all below it)."""
-    from autograder.processes import descendants  # noqa: PLC0415
+    from autograder.running.processes import descendants  # noqa: PLC0415
 
-    proc = getattr(process, "_proc", None)
-    if proc is None:
+    worker = getattr(process, "_worker", None)
+    if worker is None:
         return 0.0
+    proc = worker.proc
     return sum(cpu_of(pid) for pid in [proc.pid, *descendants(proc.pid)])
 
 
@@ -224,7 +225,7 @@ def sandbox_start() -> tuple[tuple[float, float, float], tuple[float, float, flo
     """(bwrap running an interpreter that does nothing, bwrap running the worker's imports), each (wall, parent CPU,
     student CPU), in the Sandbox the grader builds (or unconfined where bubblewrap is missing). The interpreter
     reports its own CPU and ends with os._exit, as a killed worker does: torch's teardown is not counted."""
-    from autograder.grade import student_view  # noqa: PLC0415
+    from autograder.grading.grade import student_view  # noqa: PLC0415
     from autograder.sandbox import confinement  # noqa: PLC0415
 
     results = []

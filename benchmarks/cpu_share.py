@@ -25,7 +25,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from grading_cost import correct_submission  # noqa: E402
 
-from autograder.weeks import WEEKS  # noqa: E402
+from autograder.course.weeks import WEEKS  # noqa: E402
 
 BIN = Path(sys.executable).parent
 BUSY_CELL = """

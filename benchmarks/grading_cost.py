@@ -30,8 +30,8 @@ sys.path.insert(0, str(REPO / "tests"))  # answered_stub: the tests' correct sub
 import nbformat  # noqa: E402
 from helpers import answered_stub  # noqa: E402
 
-from autograder.handed_in import solution_with_files  # noqa: E402
-from autograder.weeks import WEEKS  # noqa: E402
+from autograder.authoring.handed_in import solution_with_files  # noqa: E402
+from autograder.course.weeks import WEEKS  # noqa: E402
 
 BIN = Path(sys.executable).parent
 ENV = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")

@@ -26,7 +26,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from grading_cost import correct_submission  # noqa: E402
 
-from autograder.weeks import WEEKS  # noqa: E402
+from autograder.course.weeks import WEEKS  # noqa: E402
 
 BIN = Path(sys.executable).parent
 
@@ -46,8 +46,8 @@ def grade_once(notebook: Path, device: str) -> tuple[float, float, float]:
 TRAIN = """
 import sys, time
 from pathlib import Path
-from autograder.handed_in import make_handed_in
-from autograder.weeks import get_week
+from autograder.authoring.handed_in import make_handed_in
+from autograder.course.weeks import get_week
 started = time.perf_counter()
 make_handed_in(get_week("week4_cnn"), Path(sys.argv[1]))
 print(time.perf_counter() - started)

@@ -1,9 +1,9 @@
 """Mutation testing of every week's graders: each part's kill rate, the survivors, and the mutants judged equivalent.
 
-Every mutant of each part's reference answer (autograder/mutants.py: cosmic-ray's operators and this field's) is
-graded through the normal sandbox by that part's graders; a part must kill at least 95% of those not judged
-equivalent (autograder/graders/equivalent_mutants.json, each with its reason). Slow (about a thousand gradings);
-prints; asserts nothing. Run from the repository root:
+Every mutant of each part's reference answer (autograder/authoring/mutants.py: cosmic-ray's operators and this
+field's) is graded through the normal sandbox by that part's graders; a part must kill at least 95% of those not
+judged equivalent (autograder/course/graders/equivalent_mutants.json, each with its reason). Slow (about a
+thousand gradings); prints; asserts nothing. Run from the repository root:
     PATH=$PWD/.venv/bin:$PATH .venv/bin/python benchmarks/mutation.py [--weeks week1_tensors] [--jobs 2]
 """
 
@@ -18,10 +18,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from autograder.mutants import run  # noqa: E402
-from autograder.weeks import WEEKS, get_week  # noqa: E402
-
-TARGET = 0.95
+from autograder.authoring.mutants import KILL_TARGET, run  # noqa: E402
+from autograder.course.weeks import WEEKS, get_week  # noqa: E402
 
 
 def main() -> None:
@@ -37,7 +35,7 @@ def main() -> None:
     for name in args.weeks.split(","):
         for part, result in run(get_week(name), parts, jobs=args.jobs).items():
             rate = result.kill_rate
-            flag = "" if rate >= TARGET else "  < 95%"
+            flag = "" if rate >= KILL_TARGET else "  < 95%"
             total = result.counted + len(result.equivalent) + len(result.broken)
             counts = f"{total:>7} {len(result.equivalent):>5} {len(result.killed):>6}"
             print(f"{name:<18} {part:<17} {counts} {rate:>9.1%}{flag}")
@@ -45,7 +43,7 @@ def main() -> None:
                 print(f"    survived  {mutant.operator:<22} {mutant.line}")
             for mutant, said in result.broken:
                 print(f"    GRADER ERROR {mutant.operator:<19} {mutant.line}: {said[:200]}")
-            if rate < TARGET:
+            if rate < KILL_TARGET:
                 below.append(f"{name}/{part}")
             record += [
                 {"week": name, "part": part, "operator": m.operator, "line": m.line, "outcome": outcome}
@@ -56,7 +54,10 @@ def main() -> None:
                 {"week": name, "part": part, "operator": m.operator, "line": m.line, "outcome": "equivalent"}
                 for m, _ in result.equivalent
             ]
-    print(f"\n{len(record)} mutants in {time.monotonic() - started:.0f} s; parts under {TARGET:.0%}: {below or 'none'}")
+    print(
+        f"\n{len(record)} mutants in {time.monotonic() - started:.0f} s; "
+        f"parts under {KILL_TARGET:.0%}: {below or 'none'}"
+    )
     if args.json:
         args.json.write_text(json.dumps(record, indent=1) + "\n")
 

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.report import GradeReport, TestResult, to_gradescope
-from autograder.runner import grader_tests
-from autograder.weeks import get_week
+from autograder.course.weeks import get_week
+from autograder.grading.report import GradeReport, TestResult, to_gradescope
+from autograder.grading.runner import grader_tests
 
 WEEK = "week1_tensors"
 MESSAGES = [

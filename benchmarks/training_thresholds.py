@@ -24,8 +24,8 @@ from torch.nn import functional as F  # noqa: N812 - the name every PyTorch cour
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from autograder.data import fashion_mnist, mnist  # noqa: E402
-from autograder.graders.week4_cnn import NetCNN, NetFF  # noqa: E402 - the course's reference networks
+from autograder.course.data import fashion_mnist, mnist  # noqa: E402
+from autograder.course.graders.week4_cnn import NetCNN, NetFF  # noqa: E402 - the course's reference networks
 
 NORMALISE = {"fashion-mnist": (0.2860, 0.3530), "mnist": (0.1307, 0.3081)}
 

@@ -28,10 +28,10 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from training_thresholds import NORMALISE, tensors, test_accuracy, training_steps  # noqa: E402
 
-from autograder.data import fashion_mnist  # noqa: E402
-from autograder.graders.week4_cnn import CNN_TARGET, FF_TARGET, NetCNN, NetFF  # noqa: E402
-from autograder.handed_in import solution_with_files  # noqa: E402
-from autograder.weeks import get_week  # noqa: E402
+from autograder.authoring.handed_in import solution_with_files  # noqa: E402
+from autograder.course.data import fashion_mnist  # noqa: E402
+from autograder.course.graders.week4_cnn import CNN_TARGET, FF_TARGET, NetCNN, NetFF  # noqa: E402
+from autograder.course.weeks import get_week  # noqa: E402
 
 BIN = Path(sys.executable).parent
 

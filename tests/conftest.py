@@ -7,9 +7,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 import pytest  # noqa: E402
 from helpers import GRADING_DEVICE  # noqa: E402
 
-from autograder.data import DataMissing  # noqa: E402
-from autograder.handed_in import make_handed_in  # noqa: E402
-from autograder.weeks import get_week  # noqa: E402
+from autograder.authoring.handed_in import make_handed_in  # noqa: E402
+from autograder.course.data import DataMissing  # noqa: E402
+from autograder.course.weeks import get_week  # noqa: E402
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

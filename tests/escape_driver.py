@@ -23,11 +23,12 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from escapes import ATTEMPTS, HELPERS, LEFTOVERS  # noqa: E402
 
-from autograder.grade import student_view  # noqa: E402
-from autograder.notebook import Cell  # noqa: E402
-from autograder.student import Student  # noqa: E402
-from autograder.student_process import Limits, StudentProcess  # noqa: E402
-from autograder.weeks import PACKAGE_DIR  # noqa: E402
+from autograder.course.weeks import PACKAGE_DIR  # noqa: E402
+from autograder.grading.grade import student_view  # noqa: E402
+from autograder.judging.student import Student  # noqa: E402
+from autograder.running.limits import Limits  # noqa: E402
+from autograder.running.notebook import Cell  # noqa: E402
+from autograder.running.student_process import StudentProcess  # noqa: E402
 
 CREDENTIAL = "dlgrade-test-credential"
 KEYCTL_JOIN_SESSION_KEYRING, KEYCTL_SEARCH, SESSION, USER = 1, 10, -3, -4

@@ -86,7 +86,7 @@ ATTEMPTS: dict[str, tuple[str, object]] = {
     ),
     "reads the graders and solutions from the repository's git objects": (
         """
-        show = subprocess.run(["git", "-C", REPO, "show", "HEAD:autograder/graders/week1_tensors.py"],
+        show = subprocess.run(["git", "-C", REPO, "show", "HEAD:autograder/course/graders/week1_tensors.py"],
                               capture_output=True, text=True)
         return [show.returncode, os.path.exists(REPO + "/.git"), os.path.exists(REPO + "/solutions")]
         """,

@@ -12,7 +12,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from autograder.weeks import REPO_DIR
+from autograder.course.weeks import REPO_DIR
 
 TEMPLATE_README = REPO_DIR / "autograder" / "templates" / "student_repo" / "README.md"
 GUIDES = [REPO_DIR / "README.md", *sorted((REPO_DIR / "docs").glob("*.md")), TEMPLATE_README]

@@ -13,10 +13,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import disclosure
-from autograder.grade import grade_notebook
-from autograder.report import GradeReport
-from autograder.weeks import WEEKS, get_week
+from autograder.course.weeks import WEEKS, get_week
+from autograder.grading.grade import grade_notebook
+from autograder.grading.report import GradeReport
+from autograder.judging import disclosure
 
 
 def replace_function(notebook: nbformat.NotebookNode, name: str, source: str) -> None:

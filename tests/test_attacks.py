@@ -17,11 +17,11 @@ import nbformat
 import pytest
 from helpers import grade, submission
 
-from autograder.weeks import PACKAGE_DIR, REPO_DIR, get_week
+from autograder.course.weeks import REPO_DIR, get_week
 
 WEEK = "week1_tensors"
 FULL = 25
-GRADER_FILE = PACKAGE_DIR / "graders" / f"{WEEK}.py"
+GRADER_FILE = get_week(WEEK).grader_file
 SOLUTION = get_week(WEEK).solution
 
 # Top-level cells added to the *stub*: whatever they do, the score must stay 0.
@@ -70,7 +70,9 @@ STUB_ATTACKS = {
         f"import json\ncells = json.load(open({str(SOLUTION)!r}))['cells']\n"
         "exec('\\n'.join(''.join(c['source']) for c in cells if c['cell_type'] == 'code'))"
     ),
-    "imports the hidden graders": "import importlib\nimportlib.import_module('autograder.graders.week1_tensors')",
+    "imports the hidden graders": (
+        "import importlib\nimportlib.import_module('autograder.course.graders.week1_tensors')"
+    ),
     "segfaults": "import ctypes\nctypes.string_at(0)",
     "reads stdin": "input('your answer: ')",
 }
@@ -181,13 +183,13 @@ def test_fork_bomb_is_reported_by_its_limit(tmp_path):
 def test_fork_bomb_is_bounded_where_no_cgroup_can_be_made(tmp_path, monkeypatch):
     """Where no pids cgroup can be made (a GPU runner's container, say), does RLIMIT_NPROC in the sandbox still stop
     a fork bomb, cost only its own part, and leave no "no process limit" note?"""
-    from autograder import student_process
+    from autograder.running import cgroups
     from autograder.sandbox import confinement
 
     if confinement.unavailable() is not None:
         pytest.skip(f"the sandbox is what bounds processes without a cgroup: {confinement.unavailable()}")
-    refused = (student_process.SandboxCgroups({}), dict.fromkeys(("pids", "memory", "cpu"), "refused by this test"))
-    monkeypatch.setattr(student_process.SandboxCgroups, "create", classmethod(lambda cls, budget: refused))
+    refused = (cgroups.SandboxCgroups({}), dict.fromkeys(("pids", "memory", "cpu"), "refused by this test"))
+    monkeypatch.setattr(cgroups.SandboxCgroups, "create", classmethod(lambda cls, budget: refused))
     function, source, words = PART_ATTACKS["fork bomb"]
     report = grade(submission(tmp_path, WEEK, {function: source}), call_seconds=6)
     assert report.score == FULL - 2

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from autograder.batch import Submission, find_submissions, in_shard, parse_shard, result_file
-from autograder.weeks import REPO_DIR, get_week
+from autograder.course.weeks import REPO_DIR, get_week
+from autograder.frontends.batch.run import Submission, find_submissions, in_shard, parse_shard, result_file
 
 WEEK = get_week("week1_tensors")
 SAMPLE = REPO_DIR / "samples" / "week1_tensors" / "student_partial.ipynb"
@@ -46,7 +46,7 @@ def test_both_layouts_are_found(tmp_path):
 def test_week_option_selects_that_weeks_folders_in_nbgraders_layout(tmp_path):
     """With every week handed in as <student>/<week>/, does --week pick that week's notebook per student (not grade
     all five as that week), while a folder naming no week and the flat layout are graded as the week given?"""
-    from autograder.weeks import WEEKS
+    from autograder.course.weeks import WEEKS
 
     root = tmp_path / "submitted"
     for name, week in WEEKS.items():

@@ -14,10 +14,17 @@ from pathlib import Path
 import nbformat
 import pytest
 
-import autograder.grade
-from autograder import fingerprint
-from autograder.batch import Submission, find_submissions, grade_submission, result_file, stale_reason, write_result
-from autograder.weeks import PACKAGE_DIR, WEEKS, get_week
+import autograder.grading.grade
+from autograder.course.weeks import PACKAGE_DIR, WEEKS, get_week
+from autograder.frontends.batch import fingerprint
+from autograder.frontends.batch.run import (
+    Submission,
+    find_submissions,
+    grade_submission,
+    result_file,
+    stale_reason,
+    write_result,
+)
 
 
 def graded_without_grading(out: Path, submission: Submission, device: str = "cpu") -> None:
@@ -84,13 +91,13 @@ def test_a_notebook_replaced_while_graded_is_graded_again(tmp_path: Path, monkey
     folder.mkdir(parents=True)
     shutil.copy(week.stub, folder / f"{week.name}.ipynb")
     submission = Submission("ada", folder / f"{week.name}.ipynb", week.name)
-    real = autograder.grade.grade_notebook
+    real = autograder.grading.grade.grade_notebook
 
     def replaced_meanwhile(path, **options):
         shutil.copy(week.solution, path)  # the student pushes the solution while the stub is graded
         return real(path, **options)
 
-    monkeypatch.setattr(autograder.grade, "grade_notebook", replaced_meanwhile)
+    monkeypatch.setattr(autograder.grading.grade, "grade_notebook", replaced_meanwhile)
     out = tmp_path / "results"
     results = grade_submission(submission, out, "cpu", tmp_path / "submitted", allow_unconfined=True)
     assert results["score"] == 0  # the stub, as read

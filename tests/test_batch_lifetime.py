@@ -17,7 +17,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.weeks import get_week
+from autograder.course.weeks import get_week
 
 pytestmark = pytest.mark.slow
 

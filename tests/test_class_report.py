@@ -22,8 +22,8 @@ import pytest
 from helpers import headless_chromium, rendered_dom, replace_function
 from test_week1_tensors import MISTAKES, VARIANTS
 
-from autograder.class_report.similarity import all_shares, read_answers
-from autograder.weeks import get_week
+from autograder.course.weeks import get_week
+from autograder.frontends.class_report.similarity import all_shares, read_answers
 
 pytestmark = pytest.mark.slow
 
@@ -266,7 +266,7 @@ def test_the_terminal_summary_names_each_part(graded_class):
 def test_a_broken_results_file_is_named_and_the_rest_reported(tmp_path):
     """Does a results.json that is not one cost one warning naming it, while the others make the report (a student
     missing a week listed as such, a late one from grades.csv), and a folder with no results one error line?"""
-    from autograder.report import GradeReport, TestResult, to_gradescope
+    from autograder.grading.report import GradeReport, TestResult, to_gradescope
 
     results = tmp_path / "results"
     for student, week, score in (("ada", "week1_tensors", 2), ("ada", "week2_linear", 1), ("bo", "week1_tensors", 0)):

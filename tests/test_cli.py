@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from autograder.weeks import get_week
+from autograder.course.weeks import get_week
 
 WEEK = get_week("week1_tensors")
 
@@ -118,8 +118,8 @@ def test_cuda_request_without_gpu_is_refused():
 def test_auto_keeps_a_gpu_only_for_the_weeks_that_train():
     """Does --device auto grade week 4 (training) on a GPU where there is one and every other week on the CPU,
     while an explicit --device is honoured for every week?"""
-    from autograder.grade import device_for
-    from autograder.weeks import WEEKS
+    from autograder.course.weeks import WEEKS
+    from autograder.grading.grade import device_for
 
     auto = {name: device_for(week, "auto") for name, week in WEEKS.items()}
     assert auto == {name: "auto" if name == "week4_cnn" else "cpu" for name in WEEKS}
@@ -139,7 +139,7 @@ def test_version_is_the_installed_package_version():
 def test_data_root_is_an_option_of_every_command_that_reads_data(command):
     """Is --data-root (named by README's "Data" and by data.py's errors) accepted by every command that reads
     datasets, and does it become the data root the graders and the student's process read ($DLGRADE_DATA)?"""
-    from autograder import cli
+    from autograder.frontends import cli
 
     given = {"grade": ["nb.ipynb"], "batch": ["submitted"], "demo": [], "gradescope": ["week4_cnn", "--out", "x"]}
     args = cli._parser().parse_args([command, *given[command], "--data-root", "~/course-data"])
@@ -150,8 +150,8 @@ def test_data_root_is_an_option_of_every_command_that_reads_data(command):
 
 def test_data_root_sets_the_data_environment(monkeypatch, tmp_path):
     """Does `--data-root FOLDER` put FOLDER, absolute, where every data loader looks ($DLGRADE_DATA)?"""
-    from autograder import cli
-    from autograder.data_locations import DATA_ENV, data_root
+    from autograder.course.data_locations import DATA_ENV, data_root
+    from autograder.frontends import cli
 
     monkeypatch.setenv(DATA_ENV, "elsewhere")  # recorded, so the variable main() sets is undone after the test
     monkeypatch.chdir(tmp_path)
@@ -180,9 +180,9 @@ def test_table_fits_the_terminals_width(columns, tmp_path):
 def test_help_describes_every_command_and_weeks_lists_points():
     """Does every command's --help open with a description and document its positional arguments, and does
     `dlgrade weeks` give each week's total and points per part, as the graders count them?"""
-    from autograder import cli
-    from autograder.runner import grader_points
-    from autograder.weeks import WEEKS
+    from autograder.course.weeks import WEEKS
+    from autograder.frontends import cli
+    from autograder.grading.runner import grader_points
 
     parser = cli._parser()
     commands = next(a for a in parser._actions if a.dest == "command").choices

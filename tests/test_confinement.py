@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from autograder.grade import student_view
+from autograder.course.weeks import PACKAGE_DIR, REPO_DIR, get_week
+from autograder.grading.grade import student_view
 from autograder.sandbox import confinement
-from autograder.weeks import PACKAGE_DIR, REPO_DIR, get_week
 
 WEEK = get_week("week1_tensors")
 NO_BWRAP = {"DLGRADE_BWRAP": "/nonexistent/bwrap"}

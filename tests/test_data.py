@@ -10,7 +10,15 @@ import pytest
 import torch
 from torchvision import transforms
 
-from autograder.data import DEBIAN_FASHION_MNIST, IDX_FILES, DataMissing, Fer2013, data_root, fashion_mnist, mnist
+from autograder.course.data import (
+    DEBIAN_FASHION_MNIST,
+    IDX_FILES,
+    DataMissing,
+    Fer2013,
+    data_root,
+    fashion_mnist,
+    mnist,
+)
 
 
 def write_idx(folder, name: str, array: np.ndarray) -> None:

@@ -14,8 +14,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.handed_in import code_digest, execute
-from autograder.weeks import WEEKS, get_week
+from autograder.authoring.handed_in import code_digest, execute
+from autograder.course.weeks import WEEKS, get_week
 
 REPO = Path(__file__).resolve().parents[1]
 NOISE = re.compile(r"WARNING|Warning:|!!|Traceback")
@@ -90,10 +90,10 @@ def test_notebook_runs_in_a_kernel_over_ipc_without_warnings(tmp_path, capfd):
 def test_demo_grades_every_other_week_when_week4_cannot_train(tmp_path, monkeypatch, capsys):
     """When week 4's solution cannot make its files (here: its training outruns --training-timeout), does the demo
     say so in one line with what to do, still grade every other week, and exit 1 without a traceback?"""
-    from autograder import cli
+    from autograder.frontends import cli
 
     monkeypatch.setattr(cli, "WEEKS", {name: WEEKS[name] for name in ("week4_cnn", "week1_tensors")})
-    monkeypatch.setattr("autograder.handed_in.SOLUTION_FILES", tmp_path / "made")
+    monkeypatch.setattr("autograder.authoring.handed_in.SOLUTION_FILES", tmp_path / "made")
     code = cli.main(["demo", "--no-progress", "--training-timeout", "1"])
     out, err = capsys.readouterr()
     assert code == 1

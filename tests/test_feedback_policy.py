@@ -17,8 +17,8 @@ import pytest
 from helpers import grade, submission
 from markdown_it import MarkdownIt
 
-from autograder import disclosure
-from autograder.report import FORMATS, to_markdown, to_table, with_feedback
+from autograder.grading.report import FORMATS, to_markdown, to_table, with_feedback
+from autograder.judging import disclosure
 
 WEEK = "week1_tensors"
 MARKUP = (
@@ -169,9 +169,9 @@ def test_references_stay_with_the_instructor_until_released(report, tmp_path):
     """Does a batch's results.json keep the references for the instructor, while the check run a student reads
     shows none unless published with --feedback open, and does Gradescope get them only as 0-point entries at
     the visibility asked for?"""
-    from autograder.gradescope_run import reference_entries
-    from autograder.publish import check_runs
-    from autograder.report import to_gradescope
+    from autograder.frontends.github.publish import check_runs
+    from autograder.frontends.gradescope.run import reference_entries
+    from autograder.grading.report import to_gradescope
 
     results = to_gradescope(report)
     assert results["extra_data"]["references"]
@@ -197,7 +197,7 @@ class _Stream:
 @pytest.mark.parametrize(("tty", "no_color", "colour"), [(True, None, True), (True, "1", False), (False, None, False)])
 def test_colour_only_on_a_terminal_without_no_color(monkeypatch, tty, no_color, colour):
     """Is the table coloured on a terminal, and never where NO_COLOR is set or the output is not a terminal?"""
-    from autograder.report import use_colour
+    from autograder.grading.report import use_colour
 
     if no_color is None:
         monkeypatch.delenv("NO_COLOR", raising=False)
@@ -211,7 +211,7 @@ def test_stub_feedback_names_the_students_calls_not_the_graders_helpers(week):
     """Graded as released (every part raising NotImplementedError or undefined), does every test say which of the
     student's functions or names is missing, including those that reach it through one of the grader's probes
     (``helpers.grade`` also refuses any feedback naming a probe)?"""
-    from autograder.weeks import get_week
+    from autograder.course.weeks import get_week
 
     report = grade(get_week(week).stub, week=week)
     outputs = [test.output for test in report.tests]

@@ -24,7 +24,7 @@ from guides import TEMPLATE_README, code_blocks, run_block
 from helpers import answered_stub, is_answer
 from workflow_runner import WorkflowRun
 
-from autograder.weeks import REPO_DIR, WEEKS, get_week
+from autograder.course.weeks import REPO_DIR, WEEKS, get_week
 
 pytestmark = pytest.mark.slow
 

@@ -18,8 +18,8 @@ import torch
 from helpers import assert_full_marks, submission
 from test_week4_cnn import _hand_in
 
-from autograder.grade import grade_notebook
-from autograder.weeks import REPO_DIR, get_week
+from autograder.course.weeks import REPO_DIR, get_week
+from autograder.grading.grade import grade_notebook
 
 pytestmark = [
     pytest.mark.gpu,

@@ -15,9 +15,9 @@ import pytest
 from gradescope_container import Container, unpack
 from helpers import answered_stub, grade
 
-from autograder.cli import main as dlgrade
-from autograder.gradescope_run import VISIBILITIES, Config, NotGraded, find_notebook
-from autograder.weeks import WEEKS, get_week
+from autograder.course.weeks import WEEKS, get_week
+from autograder.frontends.cli import main as dlgrade
+from autograder.frontends.gradescope.run import VISIBILITIES, Config, NotGraded, find_notebook
 
 REPO = Path(__file__).resolve().parents[1]
 TOP_FIELDS = {
@@ -35,7 +35,7 @@ TOP_FIELDS = {
 }
 TEST_FIELDS = {"score", "max_score", "status", "name", "name_format", "number", "output", "output_format", "tags"}
 TEST_FIELDS |= {"visibility", "extra_data"}
-LEAKS = ("autograder/graders", "def test_", "Traceback (most recent call last)", "site-packages", "/tmp/")
+LEAKS = ("autograder/course/graders", "def test_", "Traceback (most recent call last)", "site-packages", "/tmp/")
 
 
 @pytest.fixture(scope="module")
@@ -220,9 +220,9 @@ def test_visibility_and_contents_of_the_zip(zips, tmp_path):
             modes = {info.filename: (info.external_attr >> 16) & 0o777 for info in archive.infolist()}
         assert modes["setup.sh"] == modes["run_autograder"] == 0o755
         assert not [name for name in names if "solution" in name.lower()], names
-        assert [n for n in names if n.startswith("dlgrade/autograder/graders/") and n.endswith(".py")] == [
-            "dlgrade/autograder/graders/__init__.py",
-            f"dlgrade/autograder/graders/{week}.py",
+        assert [n for n in names if n.startswith("dlgrade/autograder/course/graders/") and n.endswith(".py")] == [
+            "dlgrade/autograder/course/graders/__init__.py",
+            f"dlgrade/autograder/course/graders/{week}.py",
         ]
         assert [n for n in names if n.endswith(".ipynb")] == [f"dlgrade/assignments/{week}/{week}.ipynb"]
         data = [n for n in names if n.startswith("data/")]

@@ -22,9 +22,9 @@ from guides import GUIDES, TEMPLATE_README, code_blocks, run_block
 from helpers import answered_stub
 from traitlets.utils.importstring import import_item
 
-from autograder import cli
-from autograder.nbgrader_autograde import GradeInSandbox
-from autograder.weeks import REPO_DIR, get_week
+from autograder.course.weeks import REPO_DIR, get_week
+from autograder.frontends import cli
+from autograder.frontends.nbgrader.autograde import GradeInSandbox
 
 pytestmark = pytest.mark.slow
 
@@ -138,7 +138,7 @@ def test_every_file_the_guides_name_exists():
         for number, line in enumerate(doc.read_text().splitlines(), start=1):
             for path in (p.rstrip(".") for span in re.findall(r"`([^`]+)`", line) for p in _PATH.findall(span)):
                 named += 1
-                pattern = re.sub(r"<\w+>", "*", path)  # autograder/graders/<week>.py: one such file at least
+                pattern = re.sub(r"<\w+>", "*", path)  # autograder/course/graders/<week>.py: one such file at least
                 if not next(base.glob(pattern), None) if "*" in pattern else not (base / path).exists():
                     missing.append(f"{doc.relative_to(REPO_DIR)}:{number}: {path}")
     assert missing == [] and named >= 40, missing

@@ -9,9 +9,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.data import DataMissing
-from autograder.handed_in import solution_with_files
-from autograder.weeks import Week
+from autograder.authoring.handed_in import solution_with_files
+from autograder.course.data import DataMissing
+from autograder.course.weeks import Week
 
 WRITES_ONE_MORE_X = "with open('made.txt', 'a') as f:\n    f.write('x')"
 

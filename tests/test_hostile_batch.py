@@ -18,10 +18,10 @@ import pytest
 from crafted_replies import RESTARTING
 from test_hostile_replies import notebooks
 
-from autograder.batch import Submission, result_file, result_folder, student_of
-from autograder.cgroups import Budget, SandboxCgroups
-from autograder.processes import WORK_PREFIX, sweep_leftovers
-from autograder.weeks import REPO_DIR, get_week
+from autograder.course.weeks import REPO_DIR, get_week
+from autograder.frontends.batch.run import Submission, result_file, result_folder, student_of
+from autograder.running.cgroups import Budget, SandboxCgroups
+from autograder.running.processes import WORK_PREFIX, sweep_leftovers
 
 pytestmark = pytest.mark.slow
 

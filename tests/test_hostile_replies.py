@@ -19,9 +19,9 @@ import pytest
 from crafted_replies import CELL_REPLIES, CYCLED, RESTARTING, crafting_cell, plain_cell, restarting_cell
 from graders_as import KINDS, grader
 
-from autograder.report import MAX_REPORT_BYTES
-from autograder.runner import grader_points
-from autograder.weeks import get_week
+from autograder.course.weeks import get_week
+from autograder.grading.report import MAX_REPORT_BYTES
+from autograder.grading.runner import grader_points
 
 pytestmark = pytest.mark.slow
 

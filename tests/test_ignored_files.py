@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from autograder.student_repo import export_student_repo
+from autograder.frontends.github.student_repo import export_student_repo
 
 REPO = Path(__file__).resolve().parents[1]
 

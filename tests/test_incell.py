@@ -5,10 +5,10 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from autograder.incell import PartScore, grade_part
-from autograder.notebook import code_cells
-from autograder.runner import grader_points
-from autograder.weeks import get_week
+from autograder.authoring.incell import PartScore, grade_part
+from autograder.course.weeks import get_week
+from autograder.grading.runner import grader_points
+from autograder.running.notebook import code_cells
 
 WEEK = "week1_tensors"
 

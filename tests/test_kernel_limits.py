@@ -14,12 +14,13 @@ from pathlib import Path
 import pytest
 from helpers import GRADING_DEVICE, grade, submission
 
-from autograder import cgroups, student_process
-from autograder.grade import grade_notebook, student_view
-from autograder.notebook import Cell
+from autograder.grading.grade import grade_notebook, student_view
+from autograder.judging.student import Student
+from autograder.running import cgroups
+from autograder.running.limits import Limits
+from autograder.running.notebook import Cell
+from autograder.running.student_process import StudentProcess
 from autograder.sandbox import confinement
-from autograder.student import Student
-from autograder.student_process import Limits, StudentProcess
 
 WEEK, FULL, MIB = "week1_tensors", 25, 1 << 20
 MEMORY_MB, DISK_MB = 1024, 256
@@ -134,7 +135,7 @@ def test_without_a_memory_cgroup_the_report_says_what_held(tmp_path, monkeypatch
     """Where no cgroup can be made (an unprivileged grader without delegation), does the report say that memory_mb
     held for private data only, and that the notebook had no CPU share of its own?"""
     refused = (cgroups.SandboxCgroups({}), dict.fromkeys(("pids", "memory", "cpu"), "refused by this test"))
-    monkeypatch.setattr(student_process.SandboxCgroups, "create", classmethod(lambda cls, budget: refused))
+    monkeypatch.setattr(cgroups.SandboxCgroups, "create", classmethod(lambda cls, budget: refused))
     report = grade(submission(tmp_path, WEEK), call_seconds=20)
     assert report.score == FULL
     notes = "\n".join(report.notes)

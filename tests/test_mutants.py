@@ -1,4 +1,4 @@
-"""Mutation testing of the graders (autograder/mutants.py): the operators change what they say, the list of
+"""Mutation testing of the graders (autograder/authoring/mutants.py): the operators change what they say, the list of
 equivalent mutants stays true to the solutions, and a sample of mutants is graded and killed, as
 benchmarks/mutation.py does for all of them."""
 
@@ -6,8 +6,15 @@ from __future__ import annotations
 
 import pytest
 
-from autograder.mutants import _field_mutants, answer_cells, changed_line, equivalents, mutants, solution_lines
-from autograder.weeks import WEEKS, get_week
+from autograder.authoring.mutants import (
+    _field_mutants,
+    answer_cells,
+    changed_line,
+    equivalents,
+    mutants,
+    solution_lines,
+)
+from autograder.course.weeks import WEEKS, get_week
 
 SNIPPETS = {  # operator: (source, a line one of its mutants has)
     "DropCall": ("def f(model, opt):\n    opt.zero_grad()\n    return model\n", "(dropped) opt.zero_grad()"),
@@ -74,7 +81,7 @@ SAMPLE = [  # (week, part, operator, changed line): mistakes from each class of 
 @pytest.mark.parametrize(("week", "part", "operator", "line"), SAMPLE)
 def test_a_sample_of_mutants_is_killed(week, part, operator, line):
     """Graded through the sandbox, does each sampled mutant lose points in its part?"""
-    from autograder.mutants import grade_mutant  # noqa: PLC0415
+    from autograder.authoring.mutants import grade_mutant  # noqa: PLC0415
 
     found = [m for m in mutants(get_week(week), {part}) if (m.operator, m.line) == (operator, line)]
     assert len(found) == 1, [(m.operator, m.line) for m in mutants(get_week(week), {part})]

@@ -27,8 +27,8 @@ import nbformat
 import pytest
 from helpers import answered_stub, rendered_dom, replace_function
 
-from autograder.runner import grader_points
-from autograder.weeks import REPO_DIR, WEEKS, get_week
+from autograder.course.weeks import REPO_DIR, WEEKS, get_week
+from autograder.grading.runner import grader_points
 
 pytestmark = pytest.mark.slow
 
@@ -76,8 +76,8 @@ HOSTILE = {
     "h_grader": (
         "replaces the grading function",
         "import sys, types\nfake = types.SimpleNamespace(grade_part=lambda week, part, *a, **k: 100)\n"
-        "sys.modules['autograder.incell'] = fake\ngrade_part = fake.grade_part\n"
-        "try:\n    import autograder.incell as real\n    real.grade_part = fake.grade_part\n"
+        "sys.modules['autograder.authoring.incell'] = fake\ngrade_part = fake.grade_part\n"
+        "try:\n    import autograder.authoring.incell as real\n    real.grade_part = fake.grade_part\n"
         "except ImportError:\n    pass",
     ),
     "h_patch": (
@@ -350,7 +350,7 @@ def test_feedback_shows_scores_and_reveals_no_hidden_graders(course):
             for line in grader_sources[week].splitlines():
                 if "torch.tensor(" in line and "expected" in line:
                     assert line.strip() not in page
-            assert "def test_" not in page and "autograder.checks" not in page
+            assert "def test_" not in page and "autograder.judging.checks" not in page
     partial = _text((course / "feedback" / "bo" / "week1_tensors" / "week1_tensors.html").read_text())
     assert "use the tensor's own element_size()" in partial
 

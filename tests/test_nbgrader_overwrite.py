@@ -11,8 +11,8 @@ import nbformat
 import pytest
 from nbgrader import utils
 
-from autograder.nbgrader_overwrite import QuietOverwriteCells
-from autograder.weeks import get_week
+from autograder.course.weeks import get_week
+from autograder.frontends.nbgrader.overwrite import QuietOverwriteCells
 
 WEEK = get_week("week1_tensors")
 

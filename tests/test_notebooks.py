@@ -12,8 +12,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.runner import grader_points
-from autograder.weeks import REPO_DIR, WEEKS
+from autograder.course.weeks import REPO_DIR, WEEKS
+from autograder.grading.runner import grader_points
 
 NOTEBOOKS = [week.solution for week in WEEKS.values()] + [week.stub for week in WEEKS.values()]
 NOTEBOOKS += sorted((REPO_DIR / "samples").glob("*/*.ipynb"))

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from autograder.incell import KernelNamespace
+from autograder.authoring.incell import KernelNamespace
+from autograder.judging.student import Student
+from autograder.running.limits import StudentError
 from autograder.sandbox import probes
-from autograder.student import Student
-from autograder.student_process import StudentError
 
 
 @pytest.fixture()

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 import shutil
 
-from autograder import cli
-from autograder.report import GradeReport, TestResult, to_gradescope
+from autograder.frontends import cli
+from autograder.grading.report import GradeReport, TestResult, to_gradescope
 
 
 def graded_class(tmp_path):

@@ -7,7 +7,7 @@ import nbformat
 import pytest
 from helpers import grade, is_answer
 
-from autograder.weeks import REPO_DIR, WEEKS
+from autograder.course.weeks import REPO_DIR, WEEKS
 
 # Per week: the parts the sample loses points in, as (score, out of), and a line of feedback from each.
 LOSSES = {

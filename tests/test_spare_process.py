@@ -8,11 +8,11 @@ import csv
 import pytest
 from helpers import submission
 
-from autograder import batch
-from autograder.grade import process_plan
+from autograder.course.weeks import get_week
+from autograder.frontends.batch import run as batch
+from autograder.grading.grade import process_plan
+from autograder.running.spare_process import Spare
 from autograder.sandbox.confinement import unavailable
-from autograder.spare_process import Spare
-from autograder.weeks import get_week
 
 MARK = """
 import builtins, os

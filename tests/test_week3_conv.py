@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from helpers import assert_full_marks, assert_loses_only, grade, submission
 
-from autograder.weeks import get_week
+from autograder.course.weeks import get_week
 
 WEEK = "week3_conv"
 REUSERS = frozenset({"shapes", "conv2d", "counts", "filters"})

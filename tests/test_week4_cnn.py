@@ -13,7 +13,7 @@ import pytest
 import torch
 from helpers import assert_full_marks, assert_loses_only, grade, submission
 
-from autograder.weeks import get_week
+from autograder.course.weeks import get_week
 
 WEEK = "week4_cnn"
 WEIGHTS = ("week4_cnn.pt", "week4_ff.pt")

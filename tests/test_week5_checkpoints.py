@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from helpers import assert_full_marks, assert_loses_only, grade, submission
 
-from autograder.weeks import get_week
+from autograder.course.weeks import get_week
 
 WEEK = "week5_checkpoints"
 LOAD = "    checkpoint = torch.load(path, map_location='cpu', weights_only=True)\n"

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from autograder import replies
-from autograder.replies import BadReply, OutOfTurn
+from autograder.running import replies
+from autograder.running.replies import BadReply, OutOfTurn
 from autograder.sandbox import wire
 from autograder.sandbox.framing import MAX_FRAME_BYTES, BadFrame, parse_message
 

@@ -28,7 +28,7 @@ MAX_DIMS = 32
 """Most dimensions of a tensor or array (PyTorch's own limit is 64)."""
 MAX_META_ELEMENTS = 16 * 1024 * 1024
 """Most elements a meta tensor (a shape without values) may claim: a frame's worth of float32 values, as the
-grader reads it as zeros (``autograder.student``)."""
+grader reads it as zeros (``autograder.judging.student``)."""
 
 _NUMPY_KINDS = "biufc"  # bool, signed, unsigned, float, complex: never object arrays
 _TORCH_DTYPES = {

@@ -19,4 +19,4 @@ python3 -m venv "$VENV"
     "torch>=2.1" "torchvision>=0.16"
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$SOURCE/dlgrade"
 # Checked now, so that a broken image fails here, where the instructor sees it, not in a student's results.
-"$VENV/bin/python" -m autograder.gradescope_run --check --root "$ROOT"
+"$VENV/bin/python" -m autograder.frontends.gradescope.run --check --root "$ROOT"
