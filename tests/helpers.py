@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import copy
 import re
 import shutil
@@ -13,30 +12,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from autograder.authoring.handed_in import code_digest
+from autograder.authoring.notebook_edits import replace_function
 from autograder.course.weeks import WEEKS, get_week
 from autograder.grading.grade import grade_notebook
 from autograder.grading.report import GradeReport
 from autograder.judging import disclosure
-
-
-def replace_function(notebook: nbformat.NotebookNode, name: str, source: str) -> None:
-    """Swap the top-level ``def``, ``class`` or assignment of ``name`` in whichever cell defines it for ``source``."""
-    for cell in notebook.cells:
-        if cell.cell_type != "code":
-            continue
-        try:
-            tree = ast.parse(cell.source)
-        except SyntaxError:
-            continue
-        for node in tree.body:
-            assigned = isinstance(node, ast.Assign) and any(getattr(t, "id", None) == name for t in node.targets)
-            if assigned or isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name == name:
-                lines = cell.source.splitlines()
-                start = node.lineno - 1 - len(getattr(node, "decorator_list", []))
-                lines[start : node.end_lineno] = textwrap.dedent(source).strip("\n").splitlines()
-                cell.source = "\n".join(lines)
-                return
-    raise LookupError(f"no cell defines {name}")
 
 
 def submission(
@@ -150,3 +131,15 @@ def rendered_dom(page: Path, window: str = "1280,900", budget_ms: int = 5000) ->
     )
     assert run.returncode == 0 and "</html>" in run.stdout, run.stderr[-2000:]
     return run.stdout
+
+
+def prepared_solution_files(folder: Path, week4_weights: Path) -> Path:
+    """A solution-files folder (DLGRADE_SOLUTION_FILES) holding week 4's weights as the demo would have made them,
+    so the demo grades with the session's training instead of training again."""
+    week = get_week("week4_cnn")
+    made = folder / week.name
+    made.mkdir(parents=True)
+    for name in week.handed_in:
+        shutil.copy(week4_weights / name, made / name)
+    (made / "made-from.sha256").write_text(code_digest(week.solution))
+    return folder

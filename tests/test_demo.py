@@ -7,31 +7,19 @@ from __future__ import annotations
 import io
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import nbformat
 import pytest
+from helpers import prepared_solution_files
 
-from autograder.authoring.handed_in import code_digest, execute
-from autograder.course.weeks import WEEKS, get_week
+from autograder.authoring.handed_in import execute
+from autograder.course.weeks import WEEKS
 
 REPO = Path(__file__).resolve().parents[1]
 NOISE = re.compile(r"WARNING|Warning:|!!|Traceback")
 """What a newcomer would have to learn to ignore: a logger's or the warnings module's warning, setuptools' banner."""
-
-
-def prepared_solution_files(folder: Path, week4_weights: Path) -> Path:
-    """A solution-files folder (DLGRADE_SOLUTION_FILES) holding week 4's weights as the demo would have made them,
-    so the demo grades with the session's training instead of training again."""
-    week = get_week("week4_cnn")
-    made = folder / week.name
-    made.mkdir(parents=True)
-    for name in week.handed_in:
-        shutil.copy(week4_weights / name, made / name)
-    (made / "made-from.sha256").write_text(code_digest(week.solution))
-    return folder
 
 
 @pytest.mark.slow

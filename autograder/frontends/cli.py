@@ -198,6 +198,30 @@ def _weeks(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_week(args: argparse.Namespace) -> int:
+    """Every check of each week named (``autograder.authoring.check_week``), a line per step; 1 if any failed."""
+    from autograder.authoring.check_week import check_week  # noqa: PLC0415 - nbgrader, nbclient and tqdm only here
+
+    names = list(WEEKS) if args.weeks == ["all"] else args.weeks
+    for name in names:
+        get_week(name)  # an unknown week is refused in one line before anything runs
+    parts = set(args.parts.split(",")) if args.parts else None
+    failed = []
+    for name in names:
+        for step in check_week(get_week(name), args.fast, args.mutants, parts, args.jobs, "cpu", args.progress):
+            print(f"{name:<20} {'ok' if step.passed else 'FAIL':<5} {step.name}", flush=True)
+            for line in step.details if args.verbose or step.name.startswith("each part's graders kill") else []:
+                print(f"{'':<26} {formats.shown(clean(line, 1000))}")
+            for problem in step.problems:
+                print(f"{'':<26} {formats.shown(clean(problem, 1000))}", flush=True)
+            if not step.passed:
+                failed.append(f"{name}: {step.name}")
+    if failed:
+        print(f"dlgrade: check-week: {len(failed)} check(s) failed: {'; '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dlgrade", description="Grade PyTorch notebooks with hidden graders.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
@@ -292,6 +316,31 @@ def _parser() -> argparse.ArgumentParser:
 
     weeks = commands.add_parser("weeks", help="list the weeks this course grades, with their points per part")
     weeks.set_defaults(run=_weeks)
+
+    check = commands.add_parser("check-week", help="check a week before releasing it: stub, points, scores, mistakes")
+    check.add_argument("weeks", nargs="+", metavar="WEEK", help=f"the weeks to check, or all ({', '.join(WEEKS)})")
+    check.add_argument(
+        "--fast",
+        action="store_true",
+        help="only the stub, the points, the solution's run and the solution's and stub's scores (what CI runs)",
+    )
+    check.add_argument(
+        "--mutants",
+        action="store_true",
+        help="also grade every mutant of each part's answer and require each part to kill 95%% of them (slow: "
+        "minutes a part; needs cosmic-ray: pip install 'dlgrade[authoring]')",
+    )
+    check.add_argument("--parts", help="with --mutants: only these comma-separated parts (default: every part)")
+    check.add_argument("--jobs", type=int, default=1, help="with --mutants: mutants graded at once (default: 1)")
+    check.add_argument("--verbose", "-v", action="store_true", help="also print what each step measured")
+    check.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=sys.stderr.isatty(),
+        help="show a progress bar on stderr (default: when stderr is a terminal)",
+    )
+    _data_root_option(check)
+    check.set_defaults(run=_check_week)
     add_commands(commands)
     add_report_command(commands)
     for action in commands._choices_actions:  # each command's --help opens with the line `dlgrade --help` lists
