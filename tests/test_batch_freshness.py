@@ -64,7 +64,7 @@ def test_any_grader_code_counts_but_not_its_comments(tmp_path: Path) -> None:
     package = tmp_path / "autograder"
     shutil.copytree(PACKAGE_DIR, package, ignore=shutil.ignore_patterns("__pycache__"))
     before = fingerprint.grader_code(package)
-    checks = package / "checks.py"
+    checks = package / "judging" / "checks.py"
     checks.write_text(checks.read_text() + "\n# a comment changes no verdict\n")
     fingerprint.grader_code.cache_clear()
     assert fingerprint.grader_code(package) == before
