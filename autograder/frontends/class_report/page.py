@@ -12,13 +12,14 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from autograder.course.weeks import PACKAGE_DIR
 from autograder.frontends.class_report import plots
 from autograder.frontends.class_report.collect import ClassResults
 from autograder.frontends.class_report.exports import export_names
 from autograder.frontends.class_report.similarity import Pair
 from autograder.frontends.class_report.summary import Summary
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "class_report"
+TEMPLATES = PACKAGE_DIR / "templates" / "class_report"
 
 
 def render(
