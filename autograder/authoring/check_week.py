@@ -327,10 +327,12 @@ def _mutants_are_killed(context: Context) -> Step:
         killed = f"{len(result.killed)}/{result.counted} killed ({result.kill_rate:.0%})"
         counts = f"{killed}, {len(result.equivalent)} listed as equivalent"
         survivors = [f"  survived {mutant.operator}: {mutant.line}" for mutant in result.survived]
-        step.details += [f"{part}: {counts}", *survivors]
+        step.details.append(f"{part}: {counts}")
         step.details += [f"  equivalent {mutant.operator}: {mutant.line} ({why})" for mutant, why in result.equivalent]
         if result.kill_rate < KILL_TARGET:
             step.problems += [f"part {part}: {killed}, below {KILL_TARGET:.0%}; its survivors:", *survivors]
+        else:
+            step.details += survivors
         for mutant, said in result.broken:
             step.problems.append(f"part {part}: grader error on {mutant.operator}: {mutant.line}: {said[:200]}")
     return step
