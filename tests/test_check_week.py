@@ -124,8 +124,7 @@ def _decorated(source: str, part: str) -> list[ast.FunctionDef]:
     return [
         node
         for node in ast.parse(source).body
-        if isinstance(node, ast.FunctionDef)
-        and any(ast.unparse(d) == f"part({part!r})" for d in node.decorator_list)
+        if isinstance(node, ast.FunctionDef) and any(ast.unparse(d) == f"part({part!r})" for d in node.decorator_list)
     ]
 
 
