@@ -47,6 +47,7 @@ class Step:
     name: str
     problems: list[str] = field(default_factory=list)
     details: list[str] = field(default_factory=list)  # what it measured, shown whether it passed or not
+    details_always: bool = False  # its details are its result (kill rates), printed without --verbose too
 
     @property
     def passed(self) -> bool:
@@ -203,11 +204,10 @@ def _solution_runs(context: Context) -> Step:
 
 
 def _failed_cell(exc: CellExecutionError) -> str:
-    """The failing cell's first line and its error, from nbclient's long message."""
-    lines = [line for line in str(exc).splitlines() if line.strip() and not line.startswith("---")]
-    error = next((line for line in reversed(lines) if "Error" in line), lines[-1] if lines else "")
-    first = next((line for line in lines if not line.startswith(("An error", "Traceback"))), "")
-    return f"a cell failed when run as Run All would ({first.strip()[:80]}): {error.strip()[:300]}"
+    """The failing cell's first line (nbclient's message opens with a header and a rule, then the cell's source)
+    and the error it raised."""
+    first = next((line for line in str(exc).splitlines()[2:] if line.strip()), "")
+    return f"a cell failed when run as Run All would ({first.strip()[:80]}): {exc.ename}: {exc.evalue[:300]}"
 
 
 # -- 4. solution and stub scores -----------------------------------------------------------------------------------
@@ -319,7 +319,8 @@ def _loses_only(report: GradeReport, mistake: Mistake) -> Iterator[str]:
 
 
 def _mutants_are_killed(context: Context) -> Step:
-    week, step = context.week, Step(f"each part's graders kill {KILL_TARGET:.0%} of its mutants")
+    week = context.week
+    step = Step(f"each part's graders kill {KILL_TARGET:.0%} of its mutants", details_always=True)
     if importlib.util.find_spec("cosmic_ray") is None:
         return Step(step.name, ["could not run: cosmic-ray is not installed (pip install 'dlgrade[authoring]')"])
     results = mutation.run(week, context.parts, jobs=context.jobs, device=context.device)

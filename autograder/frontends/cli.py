@@ -210,7 +210,7 @@ def _check_week(args: argparse.Namespace) -> int:
     for name in names:
         for step in check_week(get_week(name), args.fast, args.mutants, parts, args.jobs, "cpu", args.progress):
             print(f"{name:<20} {'ok' if step.passed else 'FAIL':<5} {step.name}", flush=True)
-            for line in step.details if args.verbose or step.name.startswith("each part's graders kill") else []:
+            for line in step.details if args.verbose or step.details_always else []:
                 print(f"{'':<26} {formats.shown(clean(line, 1000))}")
             for problem in step.problems:
                 print(f"{'':<26} {formats.shown(clean(problem, 1000))}", flush=True)

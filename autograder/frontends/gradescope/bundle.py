@@ -95,12 +95,8 @@ def _grades(relative: Path, week: Week) -> bool:
         return False
     if relative.parts[:2] == ("course", "graders") and relative.suffix == ".py":
         return relative.name in ("__init__.py", week.grader_file.name)  # never another week's hidden graders
-    return (
-        len(relative.parts) == 1
-        and relative.name == "__init__.py"
-        or relative.parts[0] in SHIPPED_LAYERS
-        or relative.as_posix() in SHIPPED_FRONTEND
-    )
+    top_package = relative.as_posix() == "__init__.py"
+    return top_package or relative.parts[0] in SHIPPED_LAYERS or relative.as_posix() in SHIPPED_FRONTEND
 
 
 def _add(archive: zipfile.ZipFile, name: str, data: bytes, executable: bool = False, stored: bool = False) -> None:
